@@ -1,0 +1,139 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Cython bridge to the C kernels in csrc/.
+
+Only ``fastaug.ops`` calls these functions, after validating every argument: arrays
+arrive with the dtype, shape and memory layout each kernel expects, so nothing here
+checks them again. The GIL is released around every kernel call.
+"""
+cimport numpy as cnp
+from libc.stdint cimport int64_t, uint8_t
+
+cnp.import_array()
+
+
+cdef extern from "fastaug.h" nogil:
+    ctypedef struct fa_augment_args:
+        const uint8_t *src
+        int64_t n, h, w, c
+        int64_t src_image_stride, src_row_stride
+        void *dst
+        int64_t oh, ow
+        int output
+        const double *inverse
+        int64_t inverse_stride
+        const double *clip
+        int64_t clip_stride
+        const float *color
+        int64_t color_stride
+        int interp
+        int fill
+        uint8_t cval[4]
+        float scale[4]
+        float offset[4]
+        int threads
+
+    ctypedef struct fa_lut_args:
+        const uint8_t *src
+        int64_t n, h, w, c
+        int64_t src_image_stride, src_row_stride
+        uint8_t *dst
+        const uint8_t *tables
+        int64_t table_stride
+        int threads
+
+    int fa_augment(const fa_augment_args *args)
+    void fa_lut(const fa_lut_args *args)
+    int fa_max_threads()
+    int fa_has_openmp()
+    int64_t fa_border_index(int64_t i, int64_t n, int mode)
+
+
+cdef inline int64_t _batch_stride(cnp.ndarray a):
+    # One array may serve the whole batch: its leading axis has length 1.
+    return 0 if cnp.PyArray_DIM(a, 0) == 1 else cnp.PyArray_STRIDE(a, 0) // a.itemsize
+
+
+def augment(cnp.ndarray src, cnp.ndarray dst, cnp.ndarray inverse, object clip,
+            object color, int interp, int fill, cnp.ndarray cval, cnp.ndarray scale,
+            cnp.ndarray offset, int output, int threads):
+    """Run the fused kernel: ``src`` (N, H, W, C) uint8 with pixel stride C and channel
+    stride 1; ``dst`` C-contiguous; ``inverse`` (N or 1, 2, 3) float64 C-contiguous;
+    ``clip`` None or (N, 4) float64; ``color`` None or (N or 1, C, C + 1) float32;
+    ``cval`` (4,) uint8; ``scale``/``offset`` (4,) float32."""
+    cdef fa_augment_args a
+    cdef int k, rc
+    cdef cnp.ndarray clip_a, color_a
+    a.src = <const uint8_t *>cnp.PyArray_DATA(src)
+    a.n = cnp.PyArray_DIM(src, 0)
+    a.h = cnp.PyArray_DIM(src, 1)
+    a.w = cnp.PyArray_DIM(src, 2)
+    a.c = cnp.PyArray_DIM(src, 3)
+    a.src_image_stride = cnp.PyArray_STRIDE(src, 0)
+    a.src_row_stride = cnp.PyArray_STRIDE(src, 1)
+    a.dst = cnp.PyArray_DATA(dst)
+    if output == 2:  # NCHW
+        a.oh = cnp.PyArray_DIM(dst, 2)
+        a.ow = cnp.PyArray_DIM(dst, 3)
+    else:
+        a.oh = cnp.PyArray_DIM(dst, 1)
+        a.ow = cnp.PyArray_DIM(dst, 2)
+    a.output = output
+    a.inverse = <const double *>cnp.PyArray_DATA(inverse)
+    a.inverse_stride = _batch_stride(inverse)
+    a.clip = NULL
+    a.clip_stride = 0
+    if clip is not None:
+        clip_a = clip
+        a.clip = <const double *>cnp.PyArray_DATA(clip_a)
+        a.clip_stride = _batch_stride(clip_a)
+    a.color = NULL
+    a.color_stride = 0
+    if color is not None:
+        color_a = color
+        a.color = <const float *>cnp.PyArray_DATA(color_a)
+        a.color_stride = _batch_stride(color_a)
+    a.interp = interp
+    a.fill = fill
+    for k in range(4):
+        a.cval[k] = (<const uint8_t *>cnp.PyArray_DATA(cval))[k]
+        a.scale[k] = (<const float *>cnp.PyArray_DATA(scale))[k]
+        a.offset[k] = (<const float *>cnp.PyArray_DATA(offset))[k]
+    a.threads = threads
+    with nogil:
+        rc = fa_augment(&a)
+    if rc != 0:
+        raise MemoryError("fastaug: out of memory for kernel scratch buffers")
+
+
+def lut(cnp.ndarray src, cnp.ndarray dst, cnp.ndarray tables, int threads):
+    """Apply ``tables`` (N or 1, C, 256) uint8 C-contiguous to ``src`` (N, H, W, C)
+    uint8 (pixel stride C, channel stride 1), writing C-contiguous ``dst``."""
+    cdef fa_lut_args a
+    a.src = <const uint8_t *>cnp.PyArray_DATA(src)
+    a.n = cnp.PyArray_DIM(src, 0)
+    a.h = cnp.PyArray_DIM(src, 1)
+    a.w = cnp.PyArray_DIM(src, 2)
+    a.c = cnp.PyArray_DIM(src, 3)
+    a.src_image_stride = cnp.PyArray_STRIDE(src, 0)
+    a.src_row_stride = cnp.PyArray_STRIDE(src, 1)
+    a.dst = <uint8_t *>cnp.PyArray_DATA(dst)
+    a.tables = <const uint8_t *>cnp.PyArray_DATA(tables)
+    a.table_stride = _batch_stride(tables)
+    a.threads = threads
+    with nogil:
+        fa_lut(&a)
+
+
+def max_threads():
+    """Threads OpenMP would start by default (1 without OpenMP)."""
+    return fa_max_threads()
+
+
+def has_openmp():
+    """Whether the extension was compiled with OpenMP."""
+    return bool(fa_has_openmp())
+
+
+def border_index(int64_t i, int64_t n, int mode):
+    """Test hook: the native border map of index ``i`` on a length-``n`` axis."""
+    return fa_border_index(i, n, mode)

@@ -1,0 +1,633 @@
+"""Validated batch operations on uint8 images, backed by native kernels.
+
+Every function takes a uint8 batch ``(N, H, W, C)`` with C in {1, 3, 4} (``(N, H, W)``
+means C = 1 and gives a 3-D result), accepts any strides, releases the GIL, splits the
+batch over ``threads`` native threads and returns a new C-contiguous array, or writes
+into ``out=`` when it is given.
+
+This module is the validation boundary: it checks every argument and converts it to
+exactly what the kernels in ``fastaug._kernels`` expect. Nothing below it checks again.
+
+Conventions (see DESIGN.md): x is the column and y the row; pixel centres sit at
+integer coordinates. Affine matrices are forward maps ``[x_dst, y_dst] = M @ [x, y, 1]``
+as in ``cv2.warpAffine``, unless ``inverse=True``. Sizes are ``(height, width)``.
+
+Fill modes, for a row ``a b c d``::
+
+    constant   k k k | a b c d | k k k    (k = cval, blended at the edge)
+    nearest    a a a | a b c d | d d d
+    reflect    c b a | a b c d | d c b
+    mirror     d c b | a b c d | c b a
+    wrap       b c d | a b c d | a b c
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+from . import _kernels
+from ._threads import resolve_threads
+
+__all__ = [
+    "augment",
+    "color_matrix",
+    "flip",
+    "lut",
+    "normalize",
+    "resized_crop",
+    "warp_affine",
+]
+
+FILL_MODES = {"constant": 0, "nearest": 1, "reflect": 2, "mirror": 3, "wrap": 4}
+INTERPOLATIONS = {"nearest": 0, "bilinear": 1}
+LAYOUTS = ("NHWC", "NCHW")
+_OUTPUT_U8, _OUTPUT_F32_NHWC, _OUTPUT_F32_NCHW = 0, 1, 2
+# The largest output one call may produce (bytes): far beyond any real batch, small
+# enough that sizes and offsets stay exact in 64 bits.
+_MAX_OUTPUT_BYTES = 1 << 46
+_MAX_SIDE = 1 << 28
+
+ArrayLike = Union[np.ndarray, Sequence]
+Size = Optional[Sequence[int]]
+
+
+# ---- argument checks ----------------------------------------------------------------
+
+
+def _images(images) -> tuple[np.ndarray, bool]:
+    """The batch as a 4-D uint8 array the kernels can read, and whether it was 3-D."""
+    if not isinstance(images, np.ndarray):
+        raise TypeError(f"images must be a numpy array, got {type(images).__name__}")
+    if images.dtype != np.uint8:
+        raise TypeError(f"images must have dtype uint8, got {images.dtype}")
+    squeeze = images.ndim == 3
+    if squeeze:
+        images = images[..., np.newaxis]
+    if images.ndim != 4:
+        raise ValueError(
+            f"images must have shape (N, H, W, C) or (N, H, W), got shape {images.shape}"
+        )
+    n, h, w, c = images.shape
+    if c not in (1, 3, 4):
+        raise ValueError(f"images must have 1, 3 or 4 channels, got {c} (shape {images.shape})")
+    if n and (h == 0 or w == 0):
+        raise ValueError(f"images must have non-zero height and width, got shape {images.shape}")
+    # The kernels read pixels C bytes apart with adjacent channels; rows and images may
+    # have any stride. Anything else is copied once.
+    if images.strides[2] != c or (c > 1 and images.strides[3] != 1):
+        images = np.ascontiguousarray(images)
+    return images, squeeze
+
+
+def _choice(value, options, name: str):
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name} must be one of {sorted(options)}, got {value!r}")
+    return options[value] if isinstance(options, dict) else value
+
+
+def _size(size, h: int, w: int, name: str = "size") -> tuple[int, int]:
+    if size is None:
+        return h, w
+    try:
+        oh, ow = size
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (height, width), got {size!r}") from None
+    for v in (oh, ow):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+            raise TypeError(f"{name} must be a pair of integers (height, width), got {size!r}")
+        if not 0 < v <= _MAX_SIDE:
+            raise ValueError(f"{name} must be positive and at most {_MAX_SIDE}, got {size!r}")
+    return int(oh), int(ow)
+
+
+def _float_array(value, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array of numbers, got {type(value).__name__}") from None
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite (contains NaN or inf)")
+    return arr
+
+
+def _per_image(arr: np.ndarray, n: int, item_shape: tuple, name: str, what: str) -> np.ndarray:
+    """``arr`` shaped (N,) + item_shape, or item_shape for the whole batch -> (N or 1, ...)."""
+    if arr.shape == item_shape:
+        return arr[np.newaxis]
+    if arr.ndim == len(item_shape) + 1 and arr.shape[1:] == item_shape:
+        if arr.shape[0] != n:
+            raise ValueError(f"{name} has {arr.shape[0]} entries for a batch of {n} images")
+        return arr
+    shape = ", ".join(str(s) for s in item_shape)
+    raise ValueError(f"{name} must have shape (N, {shape}) or ({shape}) ({what}), got {arr.shape}")
+
+
+def _inverse_matrices(matrices, n: int, inverse: bool) -> np.ndarray:
+    """Destination-to-source matrices, (N or 1, 2, 3) float64 C-contiguous."""
+    m = _per_image(_float_array(matrices, "matrices"), n, (2, 3), "matrices", "affine 2x3")
+    if inverse:
+        return np.ascontiguousarray(m)
+    a, b, c = m[:, 0, 0], m[:, 0, 1], m[:, 0, 2]
+    d, e, f = m[:, 1, 0], m[:, 1, 1], m[:, 1, 2]
+    det = a * e - b * d
+    norm = np.maximum(np.abs(m[:, :, :2]).max(axis=(1, 2)), 1e-300)
+    singular = np.abs(det) <= 1e-12 * norm * norm
+    if singular.any():
+        i = int(np.flatnonzero(singular)[0])
+        raise ValueError(
+            f"matrices[{i}] is singular (determinant {det[i]:.3g}) and cannot be inverted; "
+            "pass inverse=True with a destination-to-source matrix to sample it anyway"
+        )
+    inv = np.empty_like(m)
+    inv[:, 0, 0], inv[:, 0, 1] = e / det, -b / det
+    inv[:, 1, 0], inv[:, 1, 1] = -d / det, a / det
+    inv[:, 0, 2] = -(inv[:, 0, 0] * c + inv[:, 0, 1] * f)
+    inv[:, 1, 2] = -(inv[:, 1, 0] * c + inv[:, 1, 1] * f)
+    if not np.all(np.isfinite(inv)):
+        raise ValueError("matrices are too close to singular to invert")
+    return inv
+
+
+def _identity(n_or_one: int = 1) -> np.ndarray:
+    return np.broadcast_to(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), (n_or_one, 2, 3)).copy()
+
+
+def _channel_values(value, c: int, name: str, default: float) -> np.ndarray:
+    """A scalar or one value per channel, as C float64 values."""
+    if value is None:
+        return np.full(c, default)
+    arr = _float_array(value, name).reshape(-1)
+    if arr.size == 1:
+        return np.full(c, arr[0])
+    if arr.size != c:
+        raise ValueError(f"{name} must be a scalar or {c} values (one per channel), got {arr.size}")
+    return arr
+
+
+def _cval(cval, c: int) -> np.ndarray:
+    values = _channel_values(cval, c, "cval", 0.0)
+    if np.any(values < 0) or np.any(values > 255):
+        raise ValueError(f"cval must lie in 0..255 for uint8 images, got {cval!r}")
+    out = np.zeros(4, np.uint8)
+    out[:c] = np.rint(values)
+    return out
+
+
+def _boxes(boxes, n: int) -> np.ndarray:
+    """(N or 1, 4) float64 boxes (top, left, height, width) with positive sizes."""
+    b = _per_image(_float_array(boxes, "boxes"), n, (4,), "boxes", "top, left, height, width")
+    if np.any(b[:, 2:] <= 0):
+        raise ValueError("boxes must have positive height and width (columns 2 and 3)")
+    return b
+
+
+def _clip_from_boxes(b: np.ndarray) -> np.ndarray:
+    """Source-coordinate clamp (xmin, xmax, ymin, ymax) for each box."""
+    top, left, height, width = b.T
+    xmax = np.maximum(left, left + width - 1)
+    ymax = np.maximum(top, top + height - 1)
+    return np.ascontiguousarray(np.stack([left, xmax, top, ymax], axis=1))
+
+
+def _colors(colors, n: int, c: int) -> Optional[np.ndarray]:
+    """(N or 1, C, C + 1) float32, or None when every matrix is the identity."""
+    m = _per_image(_float_array(colors, "colors"), n, (c, c + 1), "colors", "colour matrices")
+    identity = np.hstack([np.eye(c), np.zeros((c, 1))])
+    if np.array_equal(m, np.broadcast_to(identity, m.shape)):
+        return None
+    return np.ascontiguousarray(m, dtype=np.float32)
+
+
+def _out(out, shape: tuple, dtype, images: np.ndarray) -> np.ndarray:
+    nbytes = int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
+    if nbytes > _MAX_OUTPUT_BYTES:
+        raise ValueError(f"output of shape {shape} ({nbytes} bytes) is too large to allocate")
+    if out is None:
+        return np.empty(shape, dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"out must have dtype {np.dtype(dtype)}, got {out.dtype}")
+    if out.shape != shape:
+        raise ValueError(f"out must have shape {shape}, got {out.shape}")
+    if not out.flags.c_contiguous:
+        raise ValueError("out must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError("out must be writeable (it is read-only)")
+    if np.may_share_memory(out, images):
+        raise ValueError("out must not overlap images (the kernels do not work in place)")
+    return out
+
+
+def _restore_ndim(result: np.ndarray, out, squeeze: bool, layout: str = "NHWC"):
+    if out is not None:
+        return out
+    if squeeze and layout == "NHWC":
+        return result[..., 0]
+    return result
+
+
+# ---- the fused kernel ---------------------------------------------------------------
+
+
+def augment(
+    images: np.ndarray,
+    matrices: Optional[ArrayLike] = None,
+    colors: Optional[ArrayLike] = None,
+    size: Size = None,
+    *,
+    boxes: Optional[ArrayLike] = None,
+    inverse: bool = False,
+    interpolation: str = "bilinear",
+    fill_mode: str = "constant",
+    cval: Union[float, Sequence[float]] = 0,
+    mean: Union[None, float, Sequence[float]] = None,
+    std: Union[None, float, Sequence[float]] = None,
+    scale: Optional[float] = None,
+    layout: str = "NHWC",
+    dtype: str = "uint8",
+    out: Optional[np.ndarray] = None,
+    threads: Optional[int] = None,
+) -> np.ndarray:
+    """Geometric warp, colour matrix and output conversion in one pass per pixel.
+
+    For each output pixel: the source point is found through the image's affine
+    matrix, sampled (nearest or bilinear, with the fill mode outside the image), the
+    colour matrix is applied (then values are saturated to 0..255), and the value is
+    written as uint8 (rounded to nearest) or as float32 ``(v * scale - mean) / std``.
+    The other functions of this module are special cases of this one and give
+    identical results.
+
+    Parameters
+    ----------
+    images : ndarray, uint8, shape (N, H, W, C) or (N, H, W)
+        The batch; C in {1, 3, 4}; any strides.
+    matrices : array_like, shape (N, 2, 3) or (2, 3), optional
+        Affine matrices, forward (source to destination) unless ``inverse``. None is the
+        identity.
+    colors : array_like, shape (N, C, C + 1) or (C, C + 1), optional
+        Colour matrices: ``out[c] = sum_k M[c, k] * in[k] + M[c, C]``.
+    size : (int, int), optional
+        Output ``(height, width)``; default the input size.
+    boxes : array_like, shape (N, 4) or (4,), optional
+        ``(top, left, height, width)`` per image: source coordinates are clamped to the
+        box before sampling, as ``resized_crop`` does.
+    inverse : bool
+        The matrices map destination to source (like ``cv2.WARP_INVERSE_MAP``). A
+        singular matrix is then allowed; a singular forward matrix is an error.
+    interpolation : {"nearest", "bilinear"}
+    fill_mode : {"constant", "nearest", "reflect", "mirror", "wrap"}
+    cval : float or sequence of float
+        Fill value for "constant", 0..255, a scalar or one per channel.
+    mean, std : float or sequence of float, optional
+        Per-channel normalisation for float output (default 0 and 1).
+    scale : float, optional
+        Multiplier applied before ``mean`` and ``std`` for float output; default 1/255.
+    layout : {"NHWC", "NCHW"}
+        Output layout (NCHW requires a float dtype).
+    dtype : {"uint8", "float32"}
+        Output dtype.
+    out : ndarray, optional
+        C-contiguous, writeable output of the right shape and dtype, not overlapping
+        ``images``.
+    threads : int, optional
+        Native threads; default :func:`fastaug.get_num_threads`.
+
+    Returns
+    -------
+    ndarray
+        uint8 or float32, shape (N, OH, OW, C) or (N, C, OH, OW); 3-D input gives 3-D
+        NHWC output.
+    """
+    src, squeeze = _images(images)
+    n, h, w, c = src.shape
+    oh, ow = _size(size, h, w)
+    interp = _choice(interpolation, INTERPOLATIONS, "interpolation")
+    fill = _choice(fill_mode, FILL_MODES, "fill_mode")
+    layout = _choice(layout, LAYOUTS, "layout")
+    try:
+        out_dtype = np.dtype(dtype)
+    except TypeError:
+        raise ValueError(f"dtype must be 'uint8' or 'float32', got {dtype!r}") from None
+    if out_dtype not in (np.uint8, np.float32):
+        raise ValueError(f"dtype must be 'uint8' or 'float32', got {dtype!r}")
+    threads = resolve_threads(threads)
+    fill_values = _cval(cval, c)
+    inv = _identity() if matrices is None else _inverse_matrices(matrices, n, inverse)
+    clip = None if boxes is None else _clip_from_boxes(_boxes(boxes, n))
+    color = None if colors is None else _colors(colors, n, c)
+
+    gain = np.ones(4, np.float32)
+    offset = np.zeros(4, np.float32)
+    if out_dtype == np.uint8:
+        if mean is not None or std is not None or scale is not None:
+            raise ValueError("mean, std and scale need a float output: pass dtype='float32'")
+        if layout != "NHWC":
+            raise ValueError("layout 'NCHW' needs a float output: pass dtype='float32'")
+        output = _OUTPUT_U8
+    else:
+        if scale is None:
+            scale = 1.0 / 255.0
+        if not isinstance(scale, numbers.Real) or not np.isfinite(scale):
+            raise ValueError(f"scale must be a finite number, got {scale!r}")
+        mu = _channel_values(mean, c, "mean", 0.0)
+        sigma = _channel_values(std, c, "std", 1.0)
+        if np.any(sigma == 0):
+            raise ValueError(f"std must not contain 0, got {std!r}")
+        gain[:c] = scale / sigma
+        offset[:c] = -mu / sigma
+        output = _OUTPUT_F32_NCHW if layout == "NCHW" else _OUTPUT_F32_NHWC
+
+    shape = (n, c, oh, ow) if output == _OUTPUT_F32_NCHW else (n, oh, ow, c)
+    if out is not None and squeeze and layout == "NHWC":
+        # A 3-D batch may come with a 3-D out buffer.
+        dst = _out(out, shape[:3], out_dtype, images)[..., np.newaxis]
+    else:
+        dst = _out(out, shape, out_dtype, images)
+    if n == 0:
+        return _restore_ndim(dst, out, squeeze, layout)
+    _kernels.augment(src, dst, inv, clip, color, interp, fill, fill_values, gain, offset,
+                     output, threads)
+    return _restore_ndim(dst, out, squeeze, layout)
+
+
+# ---- special cases ------------------------------------------------------------------
+
+
+def warp_affine(
+    images: np.ndarray,
+    matrices: ArrayLike,
+    size: Size = None,
+    *,
+    inverse: bool = False,
+    interpolation: str = "bilinear",
+    fill_mode: str = "constant",
+    cval: Union[float, Sequence[float]] = 0,
+    out: Optional[np.ndarray] = None,
+    threads: Optional[int] = None,
+) -> np.ndarray:
+    """Affine warp of every image by its own matrix, like ``cv2.warpAffine``.
+
+    Parameters
+    ----------
+    images : ndarray, uint8, shape (N, H, W, C) or (N, H, W)
+    matrices : array_like, shape (N, 2, 3) or (2, 3)
+        Forward maps ``[x_dst, y_dst] = M @ [x_src, y_src, 1]`` (or destination to
+        source with ``inverse=True``).
+    size : (int, int), optional
+        Output ``(height, width)``; default the input size.
+    inverse : bool
+    interpolation : {"nearest", "bilinear"}
+    fill_mode : {"constant", "nearest", "reflect", "mirror", "wrap"}
+        "constant" blends with ``cval`` at the edge like ``cv2.BORDER_CONSTANT``.
+    cval : float or sequence of float
+    out : ndarray, optional
+    threads : int, optional
+
+    Returns
+    -------
+    ndarray, uint8, shape (N, OH, OW, C)
+    """
+    if matrices is None:
+        raise ValueError("matrices must be given, shape (N, 2, 3) or (2, 3)")
+    return augment(images, matrices, size=size, inverse=inverse, interpolation=interpolation,
+                   fill_mode=fill_mode, cval=cval, out=out, threads=threads)
+
+
+def resized_crop(
+    images: np.ndarray,
+    boxes: ArrayLike,
+    size: Sequence[int],
+    *,
+    interpolation: str = "bilinear",
+    fill_mode: str = "constant",
+    cval: Union[float, Sequence[float]] = 0,
+    out: Optional[np.ndarray] = None,
+    threads: Optional[int] = None,
+) -> np.ndarray:
+    """Crop a box from every image and resize it to ``size``.
+
+    The box is mapped onto the output with the half-pixel-centre convention of
+    ``cv2.resize``, and sample points are clamped to the box, so an integer box inside
+    the image gives ``cv2.resize(image[top:top + h, left:left + w], (ow, oh))``.
+    Nearest matches ``cv2.INTER_NEAREST_EXACT``. Parts of a box outside the image take
+    ``fill_mode`` / ``cval``.
+
+    Parameters
+    ----------
+    images : ndarray, uint8, shape (N, H, W, C) or (N, H, W)
+    boxes : array_like, shape (N, 4) or (4,)
+        ``(top, left, height, width)`` in pixels, floats allowed, positive sizes.
+    size : (int, int)
+        Output ``(height, width)``.
+    interpolation : {"nearest", "bilinear"}
+    fill_mode : {"constant", "nearest", "reflect", "mirror", "wrap"}
+    cval : float or sequence of float
+    out : ndarray, optional
+    threads : int, optional
+
+    Returns
+    -------
+    ndarray, uint8, shape (N, OH, OW, C)
+    """
+    src, _ = _images(images)
+    n = src.shape[0]
+    oh, ow = _size(size, 1, 1)
+    b = _boxes(boxes, n)
+    m = crop_matrices(b, (oh, ow))
+    if len(b) == 1:  # one box for the whole batch
+        b, m = b[0], m[0]
+    return augment(images, m, size=(oh, ow), boxes=b, inverse=True,
+                   interpolation=interpolation, fill_mode=fill_mode, cval=cval, out=out,
+                   threads=threads)
+
+
+def crop_matrices(boxes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Destination-to-source matrices mapping an output of ``size`` onto each box.
+
+    Parameters
+    ----------
+    boxes : ndarray, float, shape (N, 4)
+        ``(top, left, height, width)``.
+    size : (int, int)
+        Output ``(height, width)``.
+
+    Returns
+    -------
+    ndarray, float64, shape (N, 2, 3)
+        Half-pixel-centre maps: ``x_src = left + (x + 0.5) * width / ow - 0.5``.
+    """
+    top, left, height, width = np.asarray(boxes, dtype=np.float64).T
+    sx, sy = width / size[1], height / size[0]
+    m = np.zeros((len(top), 2, 3))
+    m[:, 0, 0] = sx
+    m[:, 0, 2] = left + 0.5 * sx - 0.5
+    m[:, 1, 1] = sy
+    m[:, 1, 2] = top + 0.5 * sy - 0.5
+    return m
+
+
+def _flags(value, n: int, name: str) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype != np.bool_ and not (arr.dtype.kind in "iu" and np.isin(arr, (0, 1)).all()):
+        raise TypeError(f"{name} must be a bool or a sequence of bools, got dtype {arr.dtype}")
+    arr = arr.astype(bool)
+    if arr.ndim == 0:
+        return np.full(n, bool(arr))
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must be a bool or have length {n}, got shape {arr.shape}")
+    return arr
+
+
+def flip_matrices(horizontal: np.ndarray, vertical: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Destination-to-source matrices of per-image mirror flips, (N, 2, 3) float64."""
+    m = np.zeros((len(horizontal), 2, 3))
+    m[:, 0, 0] = np.where(horizontal, -1.0, 1.0)
+    m[:, 0, 2] = np.where(horizontal, w - 1.0, 0.0)
+    m[:, 1, 1] = np.where(vertical, -1.0, 1.0)
+    m[:, 1, 2] = np.where(vertical, h - 1.0, 0.0)
+    return m
+
+
+def flip(
+    images: np.ndarray,
+    horizontal: Union[bool, ArrayLike],
+    vertical: Union[None, bool, ArrayLike] = None,
+    *,
+    out: Optional[np.ndarray] = None,
+    threads: Optional[int] = None,
+) -> np.ndarray:
+    """Mirror each image left-right and/or top-bottom.
+
+    Parameters
+    ----------
+    images : ndarray, uint8, shape (N, H, W, C) or (N, H, W)
+    horizontal : bool or array_like of bool, shape (N,)
+        Flip left-right (``x -> W - 1 - x``).
+    vertical : bool or array_like of bool, shape (N,), optional
+        Flip top-bottom; default no vertical flip.
+    out : ndarray, optional
+    threads : int, optional
+
+    Returns
+    -------
+    ndarray, uint8, same shape as ``images``
+    """
+    src, _ = _images(images)
+    n, h, w, _ = src.shape
+    hflags = _flags(horizontal, n, "horizontal")
+    vflags = _flags(False if vertical is None else vertical, n, "vertical")
+    return augment(images, flip_matrices(hflags, vflags, h, w), inverse=True,
+                   interpolation="nearest", out=out, threads=threads)
+
+
+def color_matrix(
+    images: np.ndarray,
+    matrices: ArrayLike,
+    *,
+    out: Optional[np.ndarray] = None,
+    threads: Optional[int] = None,
+) -> np.ndarray:
+    """Apply an affine colour transform to every pixel.
+
+    ``out[c] = sum_k M[c, k] * in[k] + M[c, C]``, computed in float32, saturated to
+    0..255 and rounded to nearest.
+
+    Parameters
+    ----------
+    images : ndarray, uint8, shape (N, H, W, C) or (N, H, W)
+    matrices : array_like, shape (N, C, C + 1) or (C, C + 1)
+    out : ndarray, optional
+    threads : int, optional
+
+    Returns
+    -------
+    ndarray, uint8, same shape as ``images``
+    """
+    if matrices is None:
+        raise ValueError("matrices must be given, shape (N, C, C + 1) or (C, C + 1)")
+    return augment(images, colors=matrices, out=out, threads=threads)
+
+
+def normalize(
+    images: np.ndarray,
+    mean: Union[None, float, Sequence[float]] = None,
+    std: Union[None, float, Sequence[float]] = None,
+    *,
+    scale: float = 1.0 / 255.0,
+    layout: str = "NHWC",
+    dtype: str = "float32",
+    out: Optional[np.ndarray] = None,
+    threads: Optional[int] = None,
+) -> np.ndarray:
+    """Convert to float: ``(x * scale - mean) / std`` per channel.
+
+    Parameters
+    ----------
+    images : ndarray, uint8, shape (N, H, W, C) or (N, H, W)
+    mean, std : float or sequence of float, optional
+        Per channel (or one for all); default 0 and 1. ``std`` must not contain 0.
+    scale : float
+        Applied first; default 1/255 (values in 0..1 before ``mean``/``std``).
+    layout : {"NHWC", "NCHW"}
+    dtype : {"float32"}
+    out : ndarray, optional
+    threads : int, optional
+
+    Returns
+    -------
+    ndarray, float32, shape (N, H, W, C) or (N, C, H, W)
+    """
+    if np.dtype(dtype) != np.float32:
+        raise ValueError(f"dtype must be 'float32', got {dtype!r}")
+    return augment(images, mean=mean, std=std, scale=scale, layout=layout, dtype=dtype,
+                   out=out, threads=threads)
+
+
+def lut(
+    images: np.ndarray,
+    tables: ArrayLike,
+    *,
+    out: Optional[np.ndarray] = None,
+    threads: Optional[int] = None,
+) -> np.ndarray:
+    """Map every value through a 256-entry lookup table per channel.
+
+    Parameters
+    ----------
+    images : ndarray, uint8, shape (N, H, W, C) or (N, H, W)
+    tables : ndarray, uint8, shape (256,), (C, 256) or (N, C, 256)
+        One table for all channels, one per channel, or one per image and channel.
+    out : ndarray, optional
+    threads : int, optional
+
+    Returns
+    -------
+    ndarray, uint8, same shape as ``images``
+    """
+    src, squeeze = _images(images)
+    n, h, w, c = src.shape
+    threads = resolve_threads(threads)
+    t = np.asarray(tables)
+    if t.dtype != np.uint8:
+        raise TypeError(f"tables must have dtype uint8, got {t.dtype}")
+    if t.shape == (256,):
+        t = np.broadcast_to(t, (1, c, 256))
+    elif t.shape == (c, 256):
+        t = t[np.newaxis]
+    elif t.shape == (n, c, 256):
+        pass
+    else:
+        raise ValueError(f"tables must have shape (256,), ({c}, 256) or ({n}, {c}, 256), "
+                         f"got {t.shape}")
+    t = np.ascontiguousarray(t)
+    shape = (n, h, w, c)
+    if out is not None and squeeze:
+        dst = _out(out, shape[:3], np.uint8, images)[..., np.newaxis]
+    else:
+        dst = _out(out, shape, np.uint8, images)
+    if n:
+        _kernels.lut(src, dst, t, threads)
+    return _restore_ndim(dst, out, squeeze)
