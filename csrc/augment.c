@@ -1,95 +1,262 @@
 /*
  * The fused augmentation kernel: for every output pixel, one geometric sample
  * (nearest or bilinear, any fill mode), an optional colour matrix, and the conversion
- * to the output dtype and layout, in a single pass.
+ * to the output dtype and layout, in a single pass over the output.
  *
- * Every path computes a pixel with the same floating-point operations in the same order,
- * so the fast paths (axis-aligned tables, pure gathers, row copies) give bit-identical
- * results to the general one. The build uses -ffp-contract=off so that no path gets
- * fused multiply-adds that another lacks.
+ * Each output row goes through two stages:
+ *   1. sampling: the row's pixels as floats, interleaved (x * C + c), by the general
+ *      per-pixel path, or for axis-aligned matrices (resizes, crops, flips) from column
+ *      tables and cached horizontally interpolated source rows;
+ *   2. finishing: colour matrix, saturation and conversion to the output.
+ * A row that is a pure copy of source pixels (integer shifts and flips, nearest) with
+ * no colour and uint8 output skips both and is copied directly.
+ *
+ * Pixels of 3 or 4 channels are processed as one 4-lane SSE vector (x86-64's baseline),
+ * one channel per lane; for C = 3 the fourth lane carries a neighbour's value that is
+ * never stored. Lane-wise vector arithmetic rounds exactly like scalar float32
+ * arithmetic, and every path evaluates a pixel with the same operations in the same
+ * order (lerp = a + t * (b - a); colour = ((bias + m0 v0) + m1 v1) + m2 v2), so the
+ * fast paths are bit-identical to the general one. The build uses -ffp-contract=off
+ * so that no path gets fused multiply-adds that another lacks.
  */
-#include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fastaug.h"
 #include "parallel.h"
 
+#if defined(__SSE2__) || defined(_M_X64)
+#include <emmintrin.h>
+#define FA_SSE2 1
+#else
+#define FA_SSE2 0
+#endif
+
 #define FA_INLINE static inline __attribute__((always_inline))
+
+/* Byte-shuffling loops get an SSSE3/AVX2 clone chosen at load time (same results). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define FA_HOT __attribute__((target_clones("avx2", "ssse3", "default")))
+#else
+#define FA_HOT
+#endif
 
 typedef struct {
     const fa_augment_args *a;
     const uint8_t *src; /* this image */
     const double *m;    /* destination-to-source matrix */
     const float *color; /* NULL: no colour matrix */
-    int clip;
-    double xmin, xmax, ymin, ymax;
-    uint8_t *dst8;  /* this image's output, NHWC uint8 */
-    float *dstf;    /* this image's output, float */
+    double xmin, xmax, ymin, ymax; /* coordinate clamp, within +-FA_COORD_LIMIT */
+    uint8_t *dst8; /* this image's output (uint8 NHWC) */
+    float *dstf;   /* this image's output (float) */
+    float *work;   /* scratch: 3 rows of OW * C + 4 floats */
+    int64_t work_row;
 } image_ctx;
 
-/* ---- output ---------------------------------------------------------------------- */
+/* ---- scalars --------------------------------------------------------------------- */
 
-/* Colour matrix, saturation and conversion of one pixel's C values; x is the column. */
-FA_INLINE void put_pixel(const image_ctx *ic, int C, float *v, int64_t y, int64_t x)
+/* Clamp that also sends NaN (from inf - inf in extreme matrices) to lo. */
+FA_INLINE double clampd(double s, double lo, double hi)
 {
-    const fa_augment_args *a = ic->a;
-    float o[4];
-    if (ic->color) {
-        for (int c = 0; c < C; ++c) {
-            const float *row = ic->color + c * (C + 1);
-            float acc = row[C];
-            for (int k = 0; k < C; ++k)
-                acc += row[k] * v[k];
-            o[c] = fminf(fmaxf(acc, 0.0f), 255.0f);
-        }
-    } else {
-        for (int c = 0; c < C; ++c)
-            o[c] = v[c];
-    }
-    if (a->output == FA_OUT_U8_NHWC) {
-        uint8_t *d = ic->dst8 + (y * a->ow + x) * C;
-        for (int c = 0; c < C; ++c)
-            d[c] = (uint8_t)(fminf(o[c], 255.0f) + 0.5f);
-    } else if (a->output == FA_OUT_F32_NHWC) {
-        float *d = ic->dstf + (y * a->ow + x) * C;
-        for (int c = 0; c < C; ++c)
-            d[c] = o[c] * a->scale[c] + a->offset[c];
-    } else {
-        const int64_t plane = a->oh * a->ow;
-        float *d = ic->dstf + y * a->ow + x;
-        for (int c = 0; c < C; ++c)
-            d[c * plane] = o[c] * a->scale[c] + a->offset[c];
-    }
+    return s >= lo ? (s <= hi ? s : hi) : lo;
 }
 
-/* ---- sampling -------------------------------------------------------------------- */
-
-FA_INLINE float lerp2(float p00, float p01, float p10, float p11, float fx, float fy)
+/* floor() of a coordinate already clamped to +-FA_COORD_LIMIT, as an integer. */
+FA_INLINE int64_t floor_index(double s)
 {
-    float top = p00 + fx * (p01 - p00);
-    float bottom = p10 + fx * (p11 - p10);
-    return top + fy * (bottom - top);
+    int64_t i = (int64_t)s;
+    return i - (s < (double)i);
 }
 
-FA_INLINE double clamp_coord(double s)
-{
-    return fmin(fmax(s, -FA_COORD_LIMIT), FA_COORD_LIMIT);
-}
-
+/* Both take coordinates already clamped (image_ctx's xmin..ymax). */
 FA_INLINE void split_linear(double s, int64_t *i, float *f)
 {
-    double fl = floor(clamp_coord(s));
-    *i = (int64_t)fl;
-    *f = (float)(clamp_coord(s) - fl);
+    *i = floor_index(s);
+    *f = (float)(s - (double)*i);
 }
 
 FA_INLINE int64_t split_nearest(double s)
 {
-    return (int64_t)floor(clamp_coord(s) + 0.5);
+    return floor_index(s + 0.5);
 }
 
-/* Pixel (yi, xi) channel c, or cval where either index is -1 (constant fill). */
+FA_INLINE float lerp(float a, float b, float t)
+{
+    return a + t * (b - a);
+}
+
+/* ---- pixels: C values as a vector (C = 3, 4) or a scalar (C = 1) ------------------ */
+
+#if FA_SSE2
+typedef __m128 pix;
+
+/* Four bytes from p as floats (C = 3 reads one byte of the next pixel: callers
+   guarantee it exists). */
+FA_INLINE pix pix_load(const uint8_t *p)
+{
+    uint32_t u;
+    memcpy(&u, p, 4);
+    const __m128i zero = _mm_setzero_si128();
+    __m128i b = _mm_unpacklo_epi8(_mm_cvtsi32_si128((int)u), zero);
+    return _mm_cvtepi32_ps(_mm_unpacklo_epi16(b, zero));
+}
+FA_INLINE pix pix_set(float v0, float v1, float v2, float v3)
+{
+    return _mm_setr_ps(v0, v1, v2, v3);
+}
+FA_INLINE pix pix_lerp(pix a, pix b, pix t)
+{
+    return _mm_add_ps(a, _mm_mul_ps(t, _mm_sub_ps(b, a)));
+}
+FA_INLINE pix pix_splat(float v)
+{
+    return _mm_set1_ps(v);
+}
+FA_INLINE pix pix_loadf(const float *p)
+{
+    return _mm_loadu_ps(p);
+}
+FA_INLINE void pix_storef(float *p, pix v)
+{
+    _mm_storeu_ps(p, v);
+}
+#endif
+
+/* ---- stage 2: colour, saturation, conversion ------------------------------------- */
+
+typedef struct {
+#if FA_SSE2
+    pix col[4], bias; /* colour matrix columns and offsets, lanes = output channels */
+    pix scale, offset;
+#endif
+    int color;
+} finish_consts;
+
+static void finish_init(const image_ctx *ic, int C, finish_consts *k)
+{
+    k->color = ic->color != NULL;
+#if FA_SSE2
+    const fa_augment_args *a = ic->a;
+    if (C > 1) {
+        float col[4][4] = {{0}}, bias[4] = {0};
+        if (ic->color)
+            for (int c = 0; c < C; ++c) {
+                for (int j = 0; j < C; ++j)
+                    col[j][c] = ic->color[c * (C + 1) + j];
+                bias[c] = ic->color[c * (C + 1) + C];
+            }
+        for (int j = 0; j < 4; ++j)
+            k->col[j] = _mm_loadu_ps(col[j]);
+        k->bias = _mm_loadu_ps(bias);
+        k->scale = _mm_loadu_ps(a->scale);
+        k->offset = _mm_loadu_ps(a->offset);
+    }
+#else
+    (void)C;
+#endif
+}
+
+FA_INLINE uint8_t to_u8(float v)
+{
+    return (uint8_t)((v > 255.0f ? 255.0f : v) + 0.5f);
+}
+
+/* Scalar finishing of one pixel (C = 1, and builds without SSE2). */
+FA_INLINE void finish_scalar(const image_ctx *ic, int C, const float *v, int64_t y, int64_t x)
+{
+    const fa_augment_args *a = ic->a;
+    float o[4];
+    for (int c = 0; c < C; ++c) {
+        if (ic->color) {
+            const float *m = ic->color + c * (C + 1);
+            float acc = m[C];
+            for (int j = 0; j < C; ++j)
+                acc += m[j] * v[j];
+            acc = acc < 0.0f ? 0.0f : acc;
+            o[c] = acc > 255.0f ? 255.0f : acc;
+        } else {
+            o[c] = v[c];
+        }
+    }
+    if (a->output == FA_OUT_U8_NHWC) {
+        for (int c = 0; c < C; ++c)
+            ic->dst8[(y * a->ow + x) * C + c] = to_u8(o[c]);
+    } else if (a->output == FA_OUT_F32_NHWC) {
+        for (int c = 0; c < C; ++c)
+            ic->dstf[(y * a->ow + x) * C + c] = o[c] * a->scale[c] + a->offset[c];
+    } else {
+        for (int c = 0; c < C; ++c)
+            ic->dstf[(c * a->oh + y) * a->ow + x] = o[c] * a->scale[c] + a->offset[c];
+    }
+}
+
+#if FA_SSE2
+FA_INLINE pix color_pix(const finish_consts *k, int C, pix v)
+{
+    pix acc = _mm_add_ps(k->bias, _mm_mul_ps(k->col[0], _mm_shuffle_ps(v, v, 0x00)));
+    acc = _mm_add_ps(acc, _mm_mul_ps(k->col[1], _mm_shuffle_ps(v, v, 0x55)));
+    acc = _mm_add_ps(acc, _mm_mul_ps(k->col[2], _mm_shuffle_ps(v, v, 0xAA)));
+    if (C == 4)
+        acc = _mm_add_ps(acc, _mm_mul_ps(k->col[3], _mm_shuffle_ps(v, v, 0xFF)));
+    return acc;
+}
+
+/* Saturation after a colour matrix. */
+FA_INLINE pix saturate_pix(pix acc)
+{
+    return _mm_min_ps(_mm_max_ps(acc, _mm_setzero_ps()), pix_splat(255.0f));
+}
+
+/* Conversion and store of output pixel (y, x). */
+FA_INLINE void store_pix(const image_ctx *ic, int C, const finish_consts *k, pix o, int64_t y,
+                         int64_t x)
+{
+    const fa_augment_args *a = ic->a;
+    if (a->output == FA_OUT_U8_NHWC) {
+        __m128i i = _mm_cvttps_epi32(_mm_add_ps(_mm_min_ps(o, pix_splat(255.0f)), pix_splat(0.5f)));
+        i = _mm_packs_epi32(i, i);
+        const uint32_t u = (uint32_t)_mm_cvtsi128_si32(_mm_packus_epi16(i, i));
+        memcpy(ic->dst8 + (y * a->ow + x) * C, &u, (size_t)C);
+        return;
+    }
+    float t[4];
+    _mm_storeu_ps(t, _mm_add_ps(_mm_mul_ps(o, k->scale), k->offset));
+    if (a->output == FA_OUT_F32_NHWC) {
+        memcpy(ic->dstf + (y * a->ow + x) * C, t, (size_t)C * sizeof(float));
+    } else {
+        float *d = ic->dstf + y * a->ow + x;
+        const int64_t plane = a->oh * a->ow;
+        for (int c = 0; c < C; ++c)
+            d[c * plane] = t[c];
+    }
+}
+#endif
+
+/* v: the row's pixels as OW * C interleaved floats (+4 floats of padding). */
+FA_INLINE void finish_row(const image_ctx *ic, int C, const finish_consts *k,
+                          const float *v, int64_t y)
+{
+    const int64_t ow = ic->a->ow;
+#if FA_SSE2
+    if (C > 1) {
+        for (int64_t x = 0; x < ow; ++x) {
+            pix o = pix_loadf(v + x * C);
+            if (k->color)
+                o = saturate_pix(color_pix(k, C, o));
+            store_pix(ic, C, k, o, y, x);
+        }
+        return;
+    }
+#endif
+    (void)k;
+    for (int64_t x = 0; x < ow; ++x)
+        finish_scalar(ic, C, v + x * C, y, x);
+}
+
+/* ---- stage 1, general path: any matrix ------------------------------------------- */
+
+/* Pixel (yi, xi) channel c as float, or cval where an index is -1 (constant fill). */
 FA_INLINE float fetch(const image_ctx *ic, int C, int64_t yi, int64_t xi, int c)
 {
     if (yi < 0 || xi < 0)
@@ -97,78 +264,88 @@ FA_INLINE float fetch(const image_ctx *ic, int C, int64_t yi, int64_t xi, int c)
     return (float)ic->src[yi * ic->a->src_row_stride + xi * C + c];
 }
 
-FA_INLINE void source_point(const image_ctx *ic, double rx, double ry, int64_t x,
-                            double *sx, double *sy)
+/* Bilinear sample from mapped indices (any of them may be -1), into v[0..C). */
+FA_INLINE void bilinear_border(const image_ctx *ic, int C, int64_t x0, int64_t x1,
+                               int64_t y0, int64_t y1, float fx, float fy, float *v)
 {
-    *sx = rx + ic->m[0] * (double)x;
-    *sy = ry + ic->m[3] * (double)x;
-    if (ic->clip) {
-        *sx = fmin(fmax(*sx, ic->xmin), ic->xmax);
-        *sy = fmin(fmax(*sy, ic->ymin), ic->ymax);
-    }
+    for (int c = 0; c < C; ++c)
+        v[c] = lerp(lerp(fetch(ic, C, y0, x0, c), fetch(ic, C, y0, x1, c), fx),
+                    lerp(fetch(ic, C, y1, x0, c), fetch(ic, C, y1, x1, c), fx), fy);
 }
 
-/* ---- general path: any matrix ---------------------------------------------------- */
-
-FA_INLINE void rows_general(const image_ctx *ic, int C, int interp, int64_t y0, int64_t y1)
+FA_INLINE void sample_row_general(const image_ctx *ic, int C, int interp, int64_t y,
+                                  float *v)
 {
     const fa_augment_args *a = ic->a;
-    const int64_t w = a->w, h = a->h, rs = a->src_row_stride;
+    const int64_t w = a->w, h = a->h, rs = a->src_row_stride, ow = a->ow;
     const int fill = a->fill;
     const double *m = ic->m;
-    float v[4];
-    for (int64_t y = y0; y < y1; ++y) {
-        const double rx = m[1] * (double)y + m[2];
-        const double ry = m[4] * (double)y + m[5];
-        for (int64_t x = 0; x < a->ow; ++x) {
-            double sx, sy;
-            source_point(ic, rx, ry, x, &sx, &sy);
-            if (interp == FA_INTERP_NEAREST) {
-                int64_t xi = fa_border_index(split_nearest(sx), w, fill);
-                int64_t yi = fa_border_index(split_nearest(sy), h, fill);
-                for (int c = 0; c < C; ++c)
-                    v[c] = fetch(ic, C, yi, xi, c);
-            } else {
-                int64_t ix, iy;
-                float fx, fy;
-                split_linear(sx, &ix, &fx);
-                split_linear(sy, &iy, &fy);
-                if (ix >= 0 && ix < w - 1 && iy >= 0 && iy < h - 1) {
-                    const uint8_t *p = ic->src + iy * rs + ix * C;
-                    for (int c = 0; c < C; ++c)
-                        v[c] = lerp2(p[c], p[C + c], p[rs + c], p[rs + C + c], fx, fy);
-                } else {
-                    int64_t x0 = fa_border_index(ix, w, fill);
-                    int64_t x1 = fa_border_index(ix + 1, w, fill);
-                    int64_t ya = fa_border_index(iy, h, fill);
-                    int64_t yb = fa_border_index(iy + 1, h, fill);
-                    for (int c = 0; c < C; ++c)
-                        v[c] = lerp2(fetch(ic, C, ya, x0, c), fetch(ic, C, ya, x1, c),
-                                     fetch(ic, C, yb, x0, c), fetch(ic, C, yb, x1, c), fx,
-                                     fy);
-                }
-            }
-            put_pixel(ic, C, v, y, x);
+    const double rx = m[1] * (double)y + m[2];
+    const double ry = m[4] * (double)y + m[5];
+    /* Vector loads read 4 bytes from a pixel: for C = 3 the column after it must exist. */
+    const int64_t xlast = C == 3 ? w - 2 : w - 1;
+    for (int64_t x = 0; x < ow; ++x) {
+        const double sx = clampd(rx + m[0] * (double)x, ic->xmin, ic->xmax);
+        const double sy = clampd(ry + m[3] * (double)x, ic->ymin, ic->ymax);
+        float *vx = v + x * C;
+        if (interp == FA_INTERP_NEAREST) {
+            const int64_t xi = fa_border_index(split_nearest(sx), w, fill);
+            const int64_t yi = fa_border_index(split_nearest(sy), h, fill);
+            for (int c = 0; c < C; ++c)
+                vx[c] = fetch(ic, C, yi, xi, c);
+            continue;
         }
+        int64_t ix, iy;
+        float fx, fy;
+        split_linear(sx, &ix, &fx);
+        split_linear(sy, &iy, &fy);
+#if FA_SSE2
+        if (C > 1 && ix >= 0 && ix < xlast && iy >= 0 && iy < h - 1) {
+            const uint8_t *p = ic->src + iy * rs + ix * C;
+            const pix tx = pix_splat(fx);
+            const pix top = pix_lerp(pix_load(p), pix_load(p + C), tx);
+            const pix bottom = pix_lerp(pix_load(p + rs), pix_load(p + rs + C), tx);
+            pix_storef(vx, pix_lerp(top, bottom, pix_splat(fy)));
+            continue;
+        }
+#endif
+        (void)xlast;
+        bilinear_border(ic, C, fa_border_index(ix, w, fill), fa_border_index(ix + 1, w, fill),
+                        fa_border_index(iy, h, fill), fa_border_index(iy + 1, h, fill), fx, fy,
+                        vx);
     }
 }
 
-/* ---- axis-aligned path: source column depends on x only, source row on y only ---- */
+FA_INLINE int rows_general(const image_ctx *ic, int C, int interp, int64_t y0, int64_t y1)
+{
+    finish_consts k;
+    finish_init(ic, C, &k);
+    for (int64_t y = y0; y < y1; ++y) {
+        sample_row_general(ic, C, interp, y, ic->work);
+        finish_row(ic, C, &k, ic->work, y);
+    }
+    return 0;
+}
+
+/* ---- stage 1, axis-aligned path: source column depends on x only, row on y only -- */
 
 typedef struct {
     int64_t *i0, *i1; /* mapped source indices (-1: cval) */
     float *f;         /* bilinear fractions; all 0 for nearest */
+    int exact;        /* every fraction is 0: a pure gather */
+    int has_fill;     /* some index is -1 */
+    int64_t last;     /* largest index */
+    int run;          /* i0 is first + x (1), first - x (-1), or neither (0) */
 } axis_table;
 
-/* Fills the table for one axis; returns 1 when every fraction is zero. */
-static int fill_axis(axis_table *t, int64_t count, double base, double step, double lo,
-                     double hi, int clip, int64_t n, int interp, int fill)
+static void fill_axis(axis_table *t, int64_t count, double base, double step, double lo,
+                      double hi, int64_t n, int interp, int fill)
 {
-    int all_zero = 1;
+    t->exact = 1;
+    t->has_fill = 0;
+    t->last = 0;
     for (int64_t k = 0; k < count; ++k) {
-        double s = base + step * (double)k;
-        if (clip)
-            s = fmin(fmax(s, lo), hi);
+        const double s = clampd(base + step * (double)k, lo, hi);
         if (interp == FA_INTERP_NEAREST) {
             t->i0[k] = t->i1[k] = fa_border_index(split_nearest(s), n, fill);
             t->f[k] = 0.0f;
@@ -176,95 +353,210 @@ static int fill_axis(axis_table *t, int64_t count, double base, double step, dou
             int64_t i;
             split_linear(s, &i, &t->f[k]);
             t->i0[k] = fa_border_index(i, n, fill);
-            t->i1[k] = fa_border_index(i + 1, n, fill);
-            all_zero &= t->f[k] == 0.0f;
+            /* A zero weight ignores its neighbour (a + 0 * (b - a) == a): skip it. */
+            t->i1[k] = t->f[k] == 0.0f ? t->i0[k] : fa_border_index(i + 1, n, fill);
+            t->exact &= t->f[k] == 0.0f;
         }
+        t->has_fill |= t->i0[k] < 0 || t->i1[k] < 0;
+        t->last = t->i0[k] > t->last ? t->i0[k] : t->last;
+        t->last = t->i1[k] > t->last ? t->i1[k] : t->last;
     }
-    return all_zero;
+    int up = 1, down = 1;
+    for (int64_t k = 1; k < count; ++k) {
+        up &= t->i0[k] == t->i0[0] + k;
+        down &= t->i0[k] == t->i0[0] - k;
+    }
+    t->run = t->has_fill ? 0 : (up ? 1 : (down ? -1 : 0));
 }
 
-/* Copy of whole pixels by column table (fractions zero): nearest, flips, integer crops. */
-FA_INLINE void row_gather(const image_ctx *ic, int C, const axis_table *tx, int64_t yi,
-                          int64_t y)
+/* Source row yi interpolated along x: h[x * C + c]. */
+FA_INLINE void horizontal(const image_ctx *ic, int C, const axis_table *tx, int64_t yi,
+                          float *hrow)
 {
     const fa_augment_args *a = ic->a;
     const int64_t ow = a->ow;
-    if (!ic->color && a->output == FA_OUT_U8_NHWC) {
-        uint8_t *d = ic->dst8 + y * ow * C;
-        const uint8_t *row = ic->src + yi * a->src_row_stride;
-        if (yi >= 0 && tx->i0[0] >= 0 && tx->i0[ow - 1] >= 0) {
-            const int64_t first = tx->i0[0];
-            if (tx->i0[ow - 1] == first + ow - 1) {
-                int contiguous = 1;
-                for (int64_t x = 1; x < ow && contiguous; ++x)
-                    contiguous = tx->i0[x] == first + x;
-                if (contiguous) {
-                    memcpy(d, row + first * C, (size_t)(ow * C));
-                    return;
-                }
-            }
-        }
+    const uint8_t *row = ic->src + yi * a->src_row_stride;
+#if FA_SSE2
+    /* Vector loads need one byte after the last pixel read for C = 3. */
+    if (C > 1 && yi >= 0 && !tx->has_fill && (C == 4 || tx->last < a->w - 1)) {
         for (int64_t x = 0; x < ow; ++x) {
-            const int64_t xi = tx->i0[x];
-            if (yi < 0 || xi < 0) {
-                for (int c = 0; c < C; ++c)
-                    d[x * C + c] = a->cval[c];
-            } else {
-                for (int c = 0; c < C; ++c)
-                    d[x * C + c] = row[xi * C + c];
-            }
+            const uint8_t *p0 = row + tx->i0[x] * C, *p1 = row + tx->i1[x] * C;
+            pix_storef(hrow + x * C, pix_lerp(pix_load(p0), pix_load(p1), pix_splat(tx->f[x])));
         }
         return;
     }
-    float v[4];
-    for (int64_t x = 0; x < ow; ++x) {
+#endif
+    for (int64_t x = 0; x < ow; ++x)
         for (int c = 0; c < C; ++c)
-            v[c] = fetch(ic, C, yi, tx->i0[x], c);
-        put_pixel(ic, C, v, y, x);
+            hrow[x * C + c] = lerp(fetch(ic, C, yi, tx->i0[x], c), fetch(ic, C, yi, tx->i1[x], c),
+                                   tx->f[x]);
+}
+
+/* d[k] = s[-k] for ow pixels of C bytes: a left-right flip. */
+FA_HOT static void reverse_pixels(uint8_t *d, const uint8_t *s, int64_t ow, int C)
+{
+    int64_t k = 0;
+    if (C == 3) {
+        /* Five pixels per 16-byte block, loaded from one byte before them so that
+           nothing after pixel 0 of the source run is read. */
+        typedef uint8_t v16 __attribute__((vector_size(16)));
+        const v16 rev = {13, 14, 15, 10, 11, 12, 7, 8, 9, 4, 5, 6, 1, 2, 3, 0};
+        for (; k + 6 <= ow; k += 5) {
+            v16 block;
+            memcpy(&block, s - 3 * (k + 4) - 1, 16);
+            block = __builtin_shuffle(block, rev);
+            memcpy(d + 3 * k, &block, 16);
+        }
+        for (; k < ow; ++k) {
+            d[3 * k] = s[-3 * k];
+            d[3 * k + 1] = s[1 - 3 * k];
+            d[3 * k + 2] = s[2 - 3 * k];
+        }
+    } else if (C == 4) {
+        for (; k < ow; ++k)
+            memcpy(d + 4 * k, s - 4 * k, 4);
+    } else {
+        for (; k < ow; ++k)
+            d[k] = s[-k];
     }
 }
 
-FA_INLINE void row_separable(const image_ctx *ic, int C, const axis_table *tx, int64_t ya,
-                             int64_t yb, float fy, int64_t y)
+/* Direct copy of source row yi through the column table (no colour, uint8 output). */
+FA_INLINE void copy_row(const image_ctx *ic, int C, const axis_table *tx, int64_t yi,
+                        int64_t y)
 {
-    float v[4];
-    for (int64_t x = 0; x < ic->a->ow; ++x) {
-        const int64_t x0 = tx->i0[x], x1 = tx->i1[x];
-        const float fx = tx->f[x];
-        for (int c = 0; c < C; ++c)
-            v[c] = lerp2(fetch(ic, C, ya, x0, c), fetch(ic, C, ya, x1, c),
-                         fetch(ic, C, yb, x0, c), fetch(ic, C, yb, x1, c), fx, fy);
-        put_pixel(ic, C, v, y, x);
+    const fa_augment_args *a = ic->a;
+    const int64_t ow = a->ow;
+    uint8_t *d = ic->dst8 + y * ow * C;
+    const uint8_t *row = ic->src + yi * a->src_row_stride;
+    if (yi < 0 || tx->has_fill) {
+        for (int64_t x = 0; x < ow; ++x)
+            for (int c = 0; c < C; ++c)
+                d[x * C + c] = (yi < 0 || tx->i0[x] < 0) ? a->cval[c] : row[tx->i0[x] * C + c];
+        return;
+    }
+    const uint8_t *first = row + tx->i0[0] * C;
+    if (tx->run == 1)
+        memcpy(d, first, (size_t)(ow * C));
+    else if (tx->run == -1)
+        reverse_pixels(d, first, ow, C);
+    else
+        for (int64_t x = 0; x < ow; ++x)
+            memcpy(d + x * C, row + tx->i0[x] * C, (size_t)C);
+}
+
+#if FA_SSE2
+/* A row of whole source pixels (every fraction zero) finished straight from the bytes.
+   The colour products col_j * v come from per-image tables: the same float32 products,
+   summed in the same order as color_pix, so the results are identical. */
+FA_INLINE void finish_exact_row(const image_ctx *ic, int C, const finish_consts *k,
+                                const pix *table, const axis_table *tx, int64_t yi, int64_t y)
+{
+    const fa_augment_args *a = ic->a;
+    const uint8_t *row = ic->src + yi * a->src_row_stride;
+    for (int64_t x = 0; x < a->ow; ++x) {
+        const uint8_t *p = (yi < 0 || tx->i0[x] < 0) ? a->cval : row + tx->i0[x] * C;
+        pix o;
+        if (k->color) {
+            pix acc = _mm_add_ps(k->bias, table[p[0]]);
+            acc = _mm_add_ps(acc, table[256 + p[1]]);
+            acc = _mm_add_ps(acc, table[512 + p[2]]);
+            if (C == 4)
+                acc = _mm_add_ps(acc, table[768 + p[3]]);
+            o = saturate_pix(acc);
+        } else {
+            o = pix_set(p[0], p[1], p[2], C == 4 ? p[3] : 0.0f);
+        }
+        store_pix(ic, C, k, o, y, x);
     }
 }
+
+/* table[j * 256 + v] = column j of the colour matrix times v. */
+static void build_color_table(const finish_consts *k, int C, pix *table)
+{
+    for (int j = 0; j < C; ++j)
+        for (int v = 0; v < 256; ++v)
+            table[j * 256 + v] = _mm_mul_ps(k->col[j], pix_splat((float)v));
+}
+#endif
 
 FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t y0,
                                 int64_t y1)
 {
     const fa_augment_args *a = ic->a;
+    const int64_t ow = a->ow;
     const double *m = ic->m;
     axis_table tx;
-    /* One allocation for the column table: two index arrays, then the fractions. */
-    char *mem = malloc((size_t)a->ow * (2 * sizeof(int64_t) + sizeof(float)));
+    char *mem = malloc((size_t)ow * (2 * sizeof(int64_t) + sizeof(float)));
     if (!mem)
         return -1;
     tx.i0 = (int64_t *)mem;
-    tx.i1 = tx.i0 + a->ow;
-    tx.f = (float *)(tx.i1 + a->ow);
-    /* The same expression as source_point() with the y term (exactly zero) kept. */
-    const int x_exact = fill_axis(&tx, a->ow, m[1] * 0.0 + m[2], m[0], ic->xmin, ic->xmax,
-                                  ic->clip, a->w, interp, a->fill);
+    tx.i1 = tx.i0 + ow;
+    tx.f = (float *)(tx.i1 + ow);
+    /* The general path's expression with the y term (exactly zero) kept. */
+    fill_axis(&tx, ow, m[1] * 0.0 + m[2], m[0], ic->xmin, ic->xmax, a->w, interp, a->fill);
+    const int direct = !ic->color && a->output == FA_OUT_U8_NHWC && tx.exact;
+    finish_consts k;
+    finish_init(ic, C, &k);
+#if FA_SSE2
+    pix *table = NULL;
+    if (C > 1 && tx.exact && ic->color) {
+        table = malloc(4 * 256 * sizeof(pix));
+        if (!table) {
+            free(mem);
+            return -1;
+        }
+        build_color_table(&k, C, table);
+    }
+#endif
+    /* Slot 0 holds source row ya interpolated along x, slot 1 row yb. */
+    float *cache[2] = {ic->work, ic->work + ic->work_row};
+    int64_t cached[2] = {INT64_MIN, INT64_MIN};
+    float *v = ic->work + 2 * ic->work_row;
     for (int64_t y = y0; y < y1; ++y) {
         int64_t ya, yb;
         float fy;
-        axis_table ty = {&ya, &yb, &fy};
-        const int y_exact = fill_axis(&ty, 1, m[4] * (double)y + m[5], m[3], ic->ymin,
-                                      ic->ymax, ic->clip, a->h, interp, a->fill);
-        if (x_exact && y_exact)
-            row_gather(ic, C, &tx, ya, y);
-        else
-            row_separable(ic, C, &tx, ya, yb, fy, y);
+        axis_table ty = {&ya, &yb, &fy, 0, 0, 0, 0};
+        fill_axis(&ty, 1, m[4] * (double)y + m[5], m[3], ic->ymin, ic->ymax, a->h, interp,
+                  a->fill);
+        if (ty.exact && direct) {
+            copy_row(ic, C, &tx, ya, y);
+            continue;
+        }
+#if FA_SSE2
+        if (C > 1 && ty.exact && tx.exact) {
+            finish_exact_row(ic, C, &k, table, &tx, ya, y);
+            continue;
+        }
+#endif
+        /* Moving down a row, the old yb is usually the new ya. */
+        if (cached[0] != ya && cached[1] == ya) {
+            float *tmp = cache[0];
+            cache[0] = cache[1];
+            cache[1] = tmp;
+            cached[1] = cached[0];
+            cached[0] = ya;
+        }
+        if (cached[0] != ya) {
+            horizontal(ic, C, &tx, ya, cache[0]);
+            cached[0] = ya;
+        }
+        if (ty.exact) {
+            finish_row(ic, C, &k, cache[0], y);
+            continue;
+        }
+        if (cached[1] != yb) {
+            horizontal(ic, C, &tx, yb, cache[1]);
+            cached[1] = yb;
+        }
+        const float *t = cache[0], *b = cache[1];
+        for (int64_t j = 0; j < C * ow; ++j)
+            v[j] = lerp(t[j], b[j], fy);
+        finish_row(ic, C, &k, v, y);
     }
+#if FA_SSE2
+    free(table);
+#endif
     free(mem);
     return 0;
 }
@@ -275,34 +567,20 @@ FA_INLINE int rows_for(const image_ctx *ic, int C, int interp, int64_t y0, int64
 {
     if (ic->m[1] == 0.0 && ic->m[3] == 0.0)
         return rows_axis_aligned(ic, C, interp, y0, y1);
-    rows_general(ic, C, interp, y0, y1);
-    return 0;
+    return rows_general(ic, C, interp, y0, y1);
 }
 
-static int rows_c1_nearest(const image_ctx *ic, int64_t y0, int64_t y1)
-{
-    return rows_for(ic, 1, FA_INTERP_NEAREST, y0, y1);
-}
-static int rows_c3_nearest(const image_ctx *ic, int64_t y0, int64_t y1)
-{
-    return rows_for(ic, 3, FA_INTERP_NEAREST, y0, y1);
-}
-static int rows_c4_nearest(const image_ctx *ic, int64_t y0, int64_t y1)
-{
-    return rows_for(ic, 4, FA_INTERP_NEAREST, y0, y1);
-}
-static int rows_c1_bilinear(const image_ctx *ic, int64_t y0, int64_t y1)
-{
-    return rows_for(ic, 1, FA_INTERP_BILINEAR, y0, y1);
-}
-static int rows_c3_bilinear(const image_ctx *ic, int64_t y0, int64_t y1)
-{
-    return rows_for(ic, 3, FA_INTERP_BILINEAR, y0, y1);
-}
-static int rows_c4_bilinear(const image_ctx *ic, int64_t y0, int64_t y1)
-{
-    return rows_for(ic, 4, FA_INTERP_BILINEAR, y0, y1);
-}
+#define FA_ROWS(name, C, interp)                                                        \
+    static int name(const image_ctx *ic, int64_t y0, int64_t y1)                        \
+    {                                                                                   \
+        return rows_for(ic, C, interp, y0, y1);                                         \
+    }
+FA_ROWS(rows_c1_nearest, 1, FA_INTERP_NEAREST)
+FA_ROWS(rows_c3_nearest, 3, FA_INTERP_NEAREST)
+FA_ROWS(rows_c4_nearest, 4, FA_INTERP_NEAREST)
+FA_ROWS(rows_c1_bilinear, 1, FA_INTERP_BILINEAR)
+FA_ROWS(rows_c3_bilinear, 3, FA_INTERP_BILINEAR)
+FA_ROWS(rows_c4_bilinear, 4, FA_INTERP_BILINEAR)
 
 typedef int (*rows_fn)(const image_ctx *, int64_t, int64_t);
 
@@ -319,17 +597,30 @@ static rows_fn choose_rows(int64_t c, int interp)
     }
 }
 
-static int run_chunk(const fa_augment_args *a, rows_fn rows, int64_t n, int64_t y0,
-                     int64_t y1)
+typedef struct {
+    const fa_augment_args *a;
+    rows_fn rows;
+    int64_t per_image, rows_per_chunk;
+} augment_plan;
+
+static int augment_task(void *ctx, int64_t k)
 {
+    const augment_plan *p = ctx;
+    const fa_augment_args *a = p->a;
+    const int64_t n = k / p->per_image;
+    const int64_t y0 = (k % p->per_image) * p->rows_per_chunk;
+    const int64_t end = y0 + p->rows_per_chunk;
+    const int64_t y1 = end < a->oh ? end : a->oh;
+    if (y0 >= y1)
+        return 0;
     image_ctx ic;
     ic.a = a;
     ic.src = a->src + n * a->src_image_stride;
     ic.m = a->inverse + n * a->inverse_stride;
     ic.color = a->color ? a->color + n * a->color_stride : NULL;
-    ic.clip = a->clip != NULL;
-    if (ic.clip) {
+    if (a->clip) {
         const double *b = a->clip + n * a->clip_stride;
+        /* ops keeps boxes well inside +-FA_COORD_LIMIT. */
         ic.xmin = b[0];
         ic.xmax = b[1];
         ic.ymin = b[2];
@@ -341,23 +632,14 @@ static int run_chunk(const fa_augment_args *a, rows_fn rows, int64_t n, int64_t 
     const int64_t image_size = a->oh * a->ow * a->c;
     ic.dst8 = (uint8_t *)a->dst + n * image_size;
     ic.dstf = (float *)a->dst + n * image_size;
-    return rows(&ic, y0, y1);
-}
-
-typedef struct {
-    const fa_augment_args *a;
-    rows_fn rows;
-    int64_t per_image, rows_per_chunk;
-} augment_plan;
-
-static int augment_task(void *ctx, int64_t k)
-{
-    const augment_plan *p = ctx;
-    const int64_t n = k / p->per_image;
-    const int64_t y0 = (k % p->per_image) * p->rows_per_chunk;
-    const int64_t end = y0 + p->rows_per_chunk;
-    const int64_t y1 = end < p->a->oh ? end : p->a->oh;
-    return y0 < y1 ? run_chunk(p->a, p->rows, n, y0, y1) : 0;
+    /* Padding: 4-lane loads and stores at the last pixel of a 3-channel row. */
+    ic.work_row = a->ow * a->c + 4;
+    ic.work = calloc((size_t)(3 * ic.work_row), sizeof(float));
+    if (!ic.work)
+        return -1;
+    const int rc = p->rows(&ic, y0, y1);
+    free(ic.work);
+    return rc;
 }
 
 int fa_augment(const fa_augment_args *a)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 _num_threads: int | None = None
+MAX_THREADS = 1024
 
 
 def _cpu_quota() -> int | None:
@@ -62,8 +63,8 @@ def _check_threads(threads) -> int:
     ):
         raise TypeError(f"threads must be a positive integer, got {threads!r}")
     threads = int(threads)
-    if threads < 1:
-        raise ValueError(f"threads must be a positive integer, got {threads}")
+    if not 1 <= threads <= MAX_THREADS:
+        raise ValueError(f"threads must be between 1 and {MAX_THREADS}, got {threads}")
     return threads
 
 

@@ -113,11 +113,12 @@ def _float_array(value, name: str) -> np.ndarray:
 
 
 def _per_image(arr: np.ndarray, n: int, item_shape: tuple, name: str, what: str) -> np.ndarray:
-    """``arr`` shaped (N,) + item_shape, or item_shape for the whole batch -> (N or 1, ...)."""
+    """``arr`` shaped (N,) + item_shape, or item_shape or (1,) + item_shape for the whole
+    batch -> (N or 1,) + item_shape."""
     if arr.shape == item_shape:
         return arr[np.newaxis]
     if arr.ndim == len(item_shape) + 1 and arr.shape[1:] == item_shape:
-        if arr.shape[0] != n:
+        if arr.shape[0] not in (n, 1):  # one entry is shared by the batch
             raise ValueError(f"{name} has {arr.shape[0]} entries for a batch of {n} images")
         return arr
     shape = ", ".join(str(s) for s in item_shape)
@@ -140,7 +141,7 @@ def _inverse_matrices(matrices, n: int, inverse: bool) -> np.ndarray:
             f"matrices[{i}] is singular (determinant {det[i]:.3g}) and cannot be inverted; "
             "pass inverse=True with a destination-to-source matrix to sample it anyway"
         )
-    inv = np.empty_like(m)
+    inv = np.empty(m.shape)
     inv[:, 0, 0], inv[:, 0, 1] = e / det, -b / det
     inv[:, 1, 0], inv[:, 1, 1] = -d / det, a / det
     inv[:, 0, 2] = -(inv[:, 0, 0] * c + inv[:, 0, 1] * f)
@@ -188,12 +189,15 @@ def _clip_from_boxes(b: np.ndarray) -> np.ndarray:
     top, left, height, width = b.T
     xmax = np.maximum(left, left + width - 1)
     ymax = np.maximum(top, top + height - 1)
-    return np.ascontiguousarray(np.stack([left, xmax, top, ymax], axis=1))
+    # Far-away boxes only ever sample fill: keep the clamp where the kernel's integer
+    # conversion is exact.
+    clip = np.stack([left, xmax, top, ymax], axis=1)
+    return np.ascontiguousarray(np.clip(clip, -_MAX_SIDE, _MAX_SIDE))
 
 
-def _colors(colors, n: int, c: int) -> Optional[np.ndarray]:
+def _colors(colors, n: int, c: int, name: str = "colors") -> Optional[np.ndarray]:
     """(N or 1, C, C + 1) float32, or None when every matrix is the identity."""
-    m = _per_image(_float_array(colors, "colors"), n, (c, c + 1), "colors", "colour matrices")
+    m = _per_image(_float_array(colors, name), n, (c, c + 1), name, "colour matrices")
     identity = np.hstack([np.eye(c), np.zeros((c, 1))])
     if np.array_equal(m, np.broadcast_to(identity, m.shape)):
         return None
@@ -434,12 +438,11 @@ def resized_crop(
     """
     src, _ = _images(images)
     n = src.shape[0]
+    if size is None:
+        raise ValueError("size must be given as (height, width)")
     oh, ow = _size(size, 1, 1)
     b = _boxes(boxes, n)
-    m = crop_matrices(b, (oh, ow))
-    if len(b) == 1:  # one box for the whole batch
-        b, m = b[0], m[0]
-    return augment(images, m, size=(oh, ow), boxes=b, inverse=True,
+    return augment(images, crop_matrices(b, (oh, ow)), size=(oh, ow), boxes=b, inverse=True,
                    interpolation=interpolation, fill_mode=fill_mode, cval=cval, out=out,
                    threads=threads)
 
@@ -546,9 +549,12 @@ def color_matrix(
     -------
     ndarray, uint8, same shape as ``images``
     """
-    if matrices is None:
-        raise ValueError("matrices must be given, shape (N, C, C + 1) or (C, C + 1)")
-    return augment(images, colors=matrices, out=out, threads=threads)
+    src, _ = _images(images)
+    n, _, _, c = src.shape
+    colors = _colors(matrices, n, c, "matrices")
+    if colors is None:  # identity: still a copy into a new (or the given) array
+        colors = np.hstack([np.eye(c), np.zeros((c, 1))])
+    return augment(images, colors=colors, out=out, threads=threads)
 
 
 def normalize(
@@ -580,7 +586,11 @@ def normalize(
     -------
     ndarray, float32, shape (N, H, W, C) or (N, C, H, W)
     """
-    if np.dtype(dtype) != np.float32:
+    try:
+        is_float32 = np.dtype(dtype) == np.float32
+    except TypeError:
+        is_float32 = False
+    if not is_float32:
         raise ValueError(f"dtype must be 'float32', got {dtype!r}")
     return augment(images, mean=mean, std=std, scale=scale, layout=layout, dtype=dtype,
                    out=out, threads=threads)

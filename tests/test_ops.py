@@ -1,0 +1,813 @@
+"""Correctness of fastaug.ops against the float64 reference and OpenCV.
+
+Layout: reference self-checks first (they need no kernel and validate
+``tests/reference.py`` against OpenCV), then one section per operation.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import reference as ref
+from conftest import (
+    CV2_BORDER,
+    CV2_INTERP,
+    assert_bilinear_close,
+    assert_nearest_equal,
+    opencv_border_value,
+    photo_batch,
+    random_affine,
+    random_affines,
+    random_batch,
+    random_color_matrix,
+    random_cval,
+)
+
+from fastaug import ops
+
+FILL_MODES = ref.FILL_MODES
+INTERPOLATIONS = ref.INTERPOLATIONS
+
+
+def check_warp(actual, images, matrices, size=None, **kwargs):
+    """Compare a warp_affine result with the reference (exact for nearest)."""
+    expected = ref.warp_affine(images, matrices, size, **kwargs)
+    if kwargs.get("interpolation", "bilinear") == "bilinear":
+        assert_bilinear_close(actual, expected)
+    else:
+        images4 = ref.as_nhwc(images)
+        n, height, width, _ = images4.shape
+        minv = ref.destination_to_source(matrices, n, kwargs.get("inverse", False))
+        sx, sy = ref.affine_source_coords(minv, size or (height, width))
+        assert_nearest_equal(actual, expected, ref.nearest_ties(sx, sy))
+
+
+def check_crop(actual, images, boxes, size, **kwargs):
+    """Compare a resized_crop result with the reference (exact for nearest)."""
+    expected = ref.resized_crop(images, boxes, size, **kwargs)
+    if kwargs.get("interpolation", "bilinear") == "bilinear":
+        assert_bilinear_close(actual, expected)
+    else:
+        boxes = ref.batch_of(boxes, len(images), (4,))
+        sx, sy = ref.crop_source_coords(boxes, size)
+        assert_nearest_equal(actual, expected, ref.nearest_ties(sx, sy))
+
+
+# ---- reference self-checks ------------------------------------------------------------
+
+BORDER_TABLE = {
+    # n = 4, indices -3..6; -1 means "cval".
+    "constant": [-1, -1, -1, 0, 1, 2, 3, -1, -1, -1],
+    "nearest": [0, 0, 0, 0, 1, 2, 3, 3, 3, 3],
+    "reflect": [2, 1, 0, 0, 1, 2, 3, 3, 2, 1],
+    "mirror": [3, 2, 1, 0, 1, 2, 3, 2, 1, 0],
+    "wrap": [1, 2, 3, 0, 1, 2, 3, 0, 1, 2],
+}
+
+
+@pytest.mark.parametrize("mode", FILL_MODES)
+def test_reference_border_table(mode):
+    index, inside = ref.border_index(np.arange(-3, 7), 4, mode)
+    assert np.where(inside, index, -1).tolist() == BORDER_TABLE[mode]
+
+
+@pytest.mark.parametrize("mode", FILL_MODES)
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 7])
+def test_reference_border_matches_opencv(mode, n):
+    i = np.arange(-5 * n - 3, 6 * n + 4)
+    index, inside = ref.border_index(i, n, mode)
+    expected = [cv2.borderInterpolate(int(k), n, CV2_BORDER[mode]) for k in i]
+    assert np.where(inside, index, -1).tolist() == expected
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+@pytest.mark.parametrize("mode", FILL_MODES)
+def test_reference_warp_matches_opencv(photos, rng, mode, interpolation):
+    image = photos["chelsea"]
+    height, width = image.shape[:2]
+    for _ in range(3):
+        m = random_affine(rng, height, width)
+        cval = random_cval(rng, 3)
+        expected = cv2.warpAffine(image, m, (width, height),
+                                  flags=CV2_INTERP[interpolation],
+                                  borderMode=CV2_BORDER[mode],
+                                  borderValue=opencv_border_value(cval, 3))
+        actual = ref.to_uint8(ref.warp_affine(image[None], m, interpolation=interpolation,
+                                              fill_mode=mode, cval=cval)[0])
+        diff = np.abs(actual.astype(int) - expected)
+        if interpolation == "bilinear":
+            assert diff.max() <= 2
+        else:
+            assert np.mean(diff.max(axis=-1) == 0) >= 0.99
+
+
+def test_reference_resized_crop_matches_cv2_resize(photos):
+    image = photos["astronaut"]
+    for top, left, h, w, out_h, out_w in [(3, 5, 20, 17, 31, 9), (0, 0, 48, 48, 13, 29),
+                                          (10, 2, 7, 30, 7, 30), (20, 20, 1, 9, 5, 5)]:
+        crop = image[top:top + h, left:left + w]
+        expected = cv2.resize(crop, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
+        actual = ref.resized_crop(image[None], (top, left, h, w), (out_h, out_w))[0]
+        assert np.abs(ref.to_uint8(actual).astype(int) - expected).max() <= 1
+
+
+# ---- warp_affine ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+@pytest.mark.parametrize("mode", FILL_MODES)
+def test_warp_affine_matches_reference(rng, channels, mode, interpolation):
+    images = photo_batch(3, 31, 17, channels)
+    matrices = random_affines(rng, 3, 31, 17)
+    cval = random_cval(rng, channels)
+    kwargs = dict(interpolation=interpolation, fill_mode=mode, cval=cval)
+    out = ops.warp_affine(images, matrices, (23, 29), **kwargs)
+    assert out.shape == (3, 23, 29, channels) and out.dtype == np.uint8
+    assert out.flags.c_contiguous
+    check_warp(out, images, matrices, (23, 29), **kwargs)
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+@pytest.mark.parametrize("mode", FILL_MODES)
+@pytest.mark.parametrize("kind", ["axis", "integer", "outside", "near_singular"])
+def test_warp_affine_matrix_kinds(rng, kind, mode, interpolation):
+    images = photo_batch(3, 13, 7, 3)
+    matrices = random_affines(rng, 3, 13, 7, kind)
+    kwargs = dict(interpolation=interpolation, fill_mode=mode, cval=(7, 77, 177))
+    out = ops.warp_affine(images, matrices, **kwargs)
+    check_warp(out, images, matrices, **kwargs)
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+@pytest.mark.parametrize("mode", FILL_MODES)
+def test_warp_affine_matches_opencv(photos, rng, mode, interpolation):
+    for name, image in photos.items():
+        height, width = image.shape[:2]
+        m = random_affine(rng, height, width)
+        cval = random_cval(rng, 3)
+        out = ops.warp_affine(image[None], m, interpolation=interpolation, fill_mode=mode,
+                              cval=cval)[0]
+        expected = cv2.warpAffine(image, m, (width, height),
+                                  flags=CV2_INTERP[interpolation],
+                                  borderMode=CV2_BORDER[mode],
+                                  borderValue=opencv_border_value(cval, 3))
+        diff = np.abs(out.astype(int) - expected)
+        if interpolation == "bilinear":
+            assert diff.max() <= 4, name
+            assert diff.mean() < 0.5, name
+        else:
+            assert np.mean(diff.max(axis=-1) == 0) >= 0.99, name
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+def test_warp_affine_inverse_map_matches_opencv(photos, rng, interpolation):
+    image = photos["coffee"]
+    height, width = image.shape[:2]
+    m = cv2.invertAffineTransform(random_affine(rng, height, width))
+    out = ops.warp_affine(image[None], m, (20, 50), inverse=True,
+                          interpolation=interpolation, fill_mode="reflect")[0]
+    expected = cv2.warpAffine(image, m, (50, 20),
+                              flags=CV2_INTERP[interpolation] | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REFLECT)
+    diff = np.abs(out.astype(int) - expected)
+    if interpolation == "bilinear":
+        assert diff.max() <= 4 and diff.mean() < 0.5
+    else:
+        assert np.mean(diff.max(axis=-1) == 0) >= 0.99
+
+
+@pytest.mark.parametrize("n_channels", [1, 4])
+def test_warp_affine_opencv_other_channels(rng, n_channels):
+    images = photo_batch(2, 40, 52, n_channels)
+    for image in images:
+        m = random_affine(rng, 40, 52)
+        out = ops.warp_affine(image[None], m, fill_mode="mirror")[0]
+        expected = cv2.warpAffine(image, m, (52, 40), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REFLECT_101)
+        diff = np.abs(out.astype(int) - expected.reshape(out.shape))
+        assert diff.max() <= 4 and diff.mean() < 0.5
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+def test_warp_affine_inverse_flag(rng, interpolation):
+    images = photo_batch(4, 9, 14, 4)
+    forward = random_affines(rng, 4, 9, 14)
+    backward = np.linalg.inv(ref.to_3x3(forward))[:, :2]
+    out = ops.warp_affine(images, backward, (11, 6), inverse=True,
+                          interpolation=interpolation, fill_mode="wrap")
+    check_warp(out, images, backward, (11, 6), inverse=True, interpolation=interpolation,
+               fill_mode="wrap")
+    if interpolation == "bilinear":
+        from_forward = ops.warp_affine(images, forward, (11, 6), fill_mode="wrap")
+        assert np.abs(out.astype(int) - from_forward).max() <= 1
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+def test_warp_affine_singular_inverse_is_allowed(interpolation):
+    images = photo_batch(2, 8, 10, 3)
+    # Every destination pixel samples source pixel (x=3, y=5).
+    m = np.array([[0.0, 0.0, 3.0], [0.0, 0.0, 5.0]])
+    out = ops.warp_affine(images, m, (4, 6), inverse=True, interpolation=interpolation)
+    expected = np.broadcast_to(images[:, 5:6, 3:4], (2, 4, 6, 3))
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+@pytest.mark.parametrize("n_channels", [1, 3, 4])
+def test_warp_affine_identity_and_integer_shift_are_exact(interpolation, n_channels):
+    images = photo_batch(2, 11, 9, n_channels)
+    identity = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+    out = ops.warp_affine(images, identity, interpolation=interpolation)
+    np.testing.assert_array_equal(out, images)
+    shift = np.array([[1.0, 0, 3], [0, 1.0, -2]])  # content moves right 3, up 2
+    out = ops.warp_affine(images, shift, interpolation=interpolation, cval=9)
+    expected = np.full_like(images, 9)
+    expected[:, :-2, 3:] = images[:, 2:, :-3]
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_warp_affine_flip_matrix_is_exact():
+    images = photo_batch(2, 7, 13, 3)
+    hflip = np.array([[-1.0, 0, 12], [0, 1.0, 0]])
+    vflip = np.array([[1.0, 0, 0], [0, -1.0, 6]])
+    for interpolation in INTERPOLATIONS:
+        np.testing.assert_array_equal(
+            ops.warp_affine(images, hflip, interpolation=interpolation), images[:, :, ::-1])
+        np.testing.assert_array_equal(
+            ops.warp_affine(images, vflip, interpolation=interpolation), images[:, ::-1])
+
+
+def test_warp_affine_large_batch_of_tiny_images(rng):
+    images = random_batch(rng, 257, 5, 4, 3)
+    matrices = random_affines(rng, 257, 5, 4)
+    for interpolation in INTERPOLATIONS:
+        out = ops.warp_affine(images, matrices, (6, 3), interpolation=interpolation,
+                              fill_mode="mirror")
+        check_warp(out, images, matrices, (6, 3), interpolation=interpolation,
+                   fill_mode="mirror")
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 9), (7, 1), (64, 3)])
+def test_warp_affine_output_sizes(rng, size):
+    images = photo_batch(2, 7, 13, 3)
+    matrices = random_affines(rng, 2, 7, 13)
+    out = ops.warp_affine(images, matrices, size, fill_mode="reflect")
+    assert out.shape == (2, *size, 3)
+    check_warp(out, images, matrices, size, fill_mode="reflect")
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 1, 3), (2, 1, 6, 1), (2, 5, 1, 4)])
+@pytest.mark.parametrize("mode", FILL_MODES)
+def test_warp_affine_degenerate_inputs(rng, shape, mode):
+    images = random_batch(rng, *shape)
+    matrices = random_affines(rng, 2, shape[1], shape[2])
+    for interpolation in INTERPOLATIONS:
+        out = ops.warp_affine(images, matrices, (4, 5), interpolation=interpolation,
+                              fill_mode=mode, cval=200)
+        check_warp(out, images, matrices, (4, 5), interpolation=interpolation,
+                   fill_mode=mode, cval=200)
+
+
+VIEWS = {
+    "step": lambda x: x[:, ::2, ::3],
+    "transposed": lambda x: x.transpose(0, 2, 1, 3),
+    "reversed": lambda x: x[::-1, ::-1],
+    "channel_slice": lambda x: x[..., 1:],
+    "batch_step": lambda x: x[::2],
+}
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_warp_affine_non_contiguous_input(rng, view):
+    base = photo_batch(6, 26, 39, 4)
+    images = VIEWS[view](base)
+    assert not images.flags.c_contiguous
+    n, height, width = images.shape[:3]
+    matrices = random_affines(rng, n, height, width)
+    for interpolation in INTERPOLATIONS:
+        out = ops.warp_affine(images, matrices, interpolation=interpolation)
+        copy = ops.warp_affine(np.ascontiguousarray(images), matrices,
+                               interpolation=interpolation)
+        np.testing.assert_array_equal(out, copy)
+        check_warp(out, images, matrices, interpolation=interpolation)
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+def test_warp_affine_3d_input(rng, interpolation):
+    images = photo_batch(3, 12, 10, 1)
+    matrices = random_affines(rng, 3, 12, 10)
+    out3 = ops.warp_affine(images[..., 0], matrices, (8, 9), interpolation=interpolation)
+    out4 = ops.warp_affine(images, matrices, (8, 9), interpolation=interpolation)
+    assert out3.shape == (3, 8, 9)
+    np.testing.assert_array_equal(out3, out4[..., 0])
+
+
+def test_warp_affine_shared_matrix_and_dtypes(rng):
+    images = photo_batch(3, 10, 12, 3)
+    m = random_affine(rng, 10, 12)
+    shared = ops.warp_affine(images, m)
+    check_warp(shared, images, m)
+    m32 = m.astype(np.float32)
+    np.testing.assert_array_equal(ops.warp_affine(images, m32),
+                                  ops.warp_affine(images, m32.astype(np.float64)))
+    np.testing.assert_array_equal(ops.warp_affine(images, m.tolist()), shared)
+
+
+MATRIX_LAYOUTS = {
+    "broadcast": lambda m: np.broadcast_to(m[0], m.shape),
+    "fortran": np.asfortranarray,
+    "strided": lambda m: np.repeat(m, 2, axis=0)[::2],
+    "transposed_storage": lambda m: np.ascontiguousarray(m.transpose(2, 1, 0)).transpose(
+        2, 1, 0),
+}
+
+
+@pytest.mark.parametrize("inverse", [False, True])
+@pytest.mark.parametrize("layout", MATRIX_LAYOUTS)
+def test_warp_affine_matrix_memory_layouts(rng, layout, inverse):
+    """Matrices are read by value whatever their strides."""
+    images = photo_batch(3, 10, 12, 3)
+    matrices = random_affines(rng, 3, 10, 12)
+    if layout == "broadcast":
+        matrices[:] = matrices[0]
+    view = MATRIX_LAYOUTS[layout](matrices)
+    np.testing.assert_array_equal(view, matrices)
+    np.testing.assert_array_equal(ops.warp_affine(images, view, inverse=inverse),
+                                  ops.warp_affine(images, matrices, inverse=inverse))
+
+
+def test_warp_affine_cval_scalar_and_sequence(rng):
+    images = photo_batch(2, 6, 8, 3)
+    m = random_affine(rng, 6, 8, "outside")
+    np.testing.assert_array_equal(ops.warp_affine(images, m, cval=17), 17)
+    out = ops.warp_affine(images, m, cval=(1, 2, 255))
+    np.testing.assert_array_equal(out, np.broadcast_to([1, 2, 255], out.shape))
+    np.testing.assert_array_equal(ops.warp_affine(images, m, cval=np.array([1, 2, 255])),
+                                  out)
+
+
+def test_warp_affine_out_argument(rng):
+    images = photo_batch(3, 9, 11, 3)
+    matrices = random_affines(rng, 3, 9, 11)
+    out = np.full((3, 5, 7, 3), 123, dtype=np.uint8)
+    result = ops.warp_affine(images, matrices, (5, 7), out=out)
+    assert result is out
+    np.testing.assert_array_equal(out, ops.warp_affine(images, matrices, (5, 7)))
+
+
+def test_warp_affine_read_only_input(rng):
+    images = photo_batch(2, 9, 11, 3)
+    matrices = random_affines(rng, 2, 9, 11)
+    expected = ops.warp_affine(images, matrices)
+    images.setflags(write=False)
+    matrices.setflags(write=False)
+    np.testing.assert_array_equal(ops.warp_affine(images, matrices), expected)
+
+
+# ---- resized_crop ---------------------------------------------------------------------
+
+
+def random_boxes(rng, n, height, width, inside=False):
+    """(n, 4) float boxes (top, left, h, w); unless `inside`, partly off the image."""
+    if inside:
+        h = rng.integers(1, height + 1, n)
+        w = rng.integers(1, width + 1, n)
+        top = rng.integers(0, height - h + 1)
+        left = rng.integers(0, width - w + 1)
+        return np.stack([top, left, h, w], axis=1).astype(np.float64)
+    h = rng.uniform(1, 1.6 * height, n)
+    w = rng.uniform(1, 1.6 * width, n)
+    top = rng.uniform(-0.4 * height, height - 0.5, n)
+    left = rng.uniform(-0.4 * width, width - 0.5, n)
+    return np.stack([top, left, h, w], axis=1)
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+@pytest.mark.parametrize("mode", FILL_MODES)
+def test_resized_crop_matches_reference(rng, channels, mode, interpolation):
+    images = photo_batch(4, 17, 23, channels)
+    boxes = random_boxes(rng, 4, 17, 23)
+    cval = random_cval(rng, channels)
+    kwargs = dict(interpolation=interpolation, fill_mode=mode, cval=cval)
+    out = ops.resized_crop(images, boxes, (13, 19), **kwargs)
+    assert out.shape == (4, 13, 19, channels) and out.flags.c_contiguous
+    check_crop(out, images, boxes, (13, 19), **kwargs)
+
+
+@pytest.mark.parametrize("size", [(31, 17), (7, 13), (1, 1), (48, 5)])
+def test_resized_crop_matches_cv2_resize(rng, size):
+    images = photo_batch(5, 20, 24, 3)
+    boxes = random_boxes(rng, 5, 20, 24, inside=True)
+    linear = ops.resized_crop(images, boxes, size)
+    nearest = ops.resized_crop(images, boxes, size, interpolation="nearest")
+    out_h, out_w = size
+    for k, (top, left, h, w) in enumerate(boxes.astype(int)):
+        crop = images[k, top:top + h, left:left + w]
+        expected = cv2.resize(crop, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
+        assert np.abs(linear[k].astype(int) - expected).max() <= 1
+        expected = cv2.resize(crop, (out_w, out_h), interpolation=cv2.INTER_NEAREST_EXACT)
+        sx, sy = ref.crop_source_coords(boxes[k:k + 1], size)
+        assert_nearest_equal(nearest[k:k + 1], expected[None].astype(float),
+                             ref.nearest_ties(sx, sy))
+
+
+def test_resized_crop_whole_image_same_size_is_identity():
+    images = photo_batch(2, 9, 14, 4)
+    for interpolation in INTERPOLATIONS:
+        out = ops.resized_crop(images, (0, 0, 9, 14), (9, 14), interpolation=interpolation)
+        np.testing.assert_array_equal(out, images)
+
+
+def test_resized_crop_shared_box_and_3d_input(rng):
+    images = photo_batch(3, 15, 12, 1)
+    box = np.array([2.5, -1.25, 9.0, 11.5])
+    shared = ops.resized_crop(images[..., 0], box, (6, 8), fill_mode="nearest")
+    assert shared.shape == (3, 6, 8)
+    per_image = ops.resized_crop(images, np.tile(box, (3, 1)), (6, 8), fill_mode="nearest")
+    np.testing.assert_array_equal(shared, per_image[..., 0])
+    check_crop(shared, images, box, (6, 8), fill_mode="nearest")
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_resized_crop_non_contiguous_input(rng, view):
+    images = VIEWS[view](photo_batch(6, 26, 39, 4))
+    n, height, width = images.shape[:3]
+    boxes = random_boxes(rng, n, height, width)
+    out = ops.resized_crop(images, boxes, (10, 12), fill_mode="mirror")
+    np.testing.assert_array_equal(
+        out, ops.resized_crop(np.ascontiguousarray(images), boxes, (10, 12),
+                              fill_mode="mirror"))
+    check_crop(out, images, boxes, (10, 12), fill_mode="mirror")
+
+
+# ---- flip -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("vertical", [False, True, None])
+@pytest.mark.parametrize("horizontal", [False, True])
+def test_flip_scalars(channels, horizontal, vertical):
+    images = photo_batch(3, 7, 10, channels)
+    expected = images
+    if horizontal:
+        expected = expected[:, :, ::-1]
+    if vertical:
+        expected = expected[:, ::-1]
+    out = ops.flip(images, horizontal, vertical)
+    assert out.flags.c_contiguous
+    np.testing.assert_array_equal(out, expected)
+    code = {(True, True): -1, (True, False): 1, (False, True): 0}.get(
+        (horizontal, bool(vertical)))
+    if code is not None:
+        for k in range(3):
+            np.testing.assert_array_equal(
+                out[k].reshape(7, 10, channels),
+                cv2.flip(images[k], code).reshape(7, 10, channels))
+
+
+def test_flip_per_image(rng):
+    images = photo_batch(6, 5, 8, 3)
+    horizontal = np.array([True, False, True, False, True, False])
+    vertical = np.array([True, True, False, False, False, True])
+    out = ops.flip(images, horizontal, vertical)
+    for k in range(6):
+        expected = images[k]
+        if horizontal[k]:
+            expected = expected[:, ::-1]
+        if vertical[k]:
+            expected = expected[::-1]
+        np.testing.assert_array_equal(out[k], expected)
+    # Plain lists work too, and vertical alone as a per-image array.
+    np.testing.assert_array_equal(ops.flip(images, horizontal.tolist(), vertical.tolist()),
+                                  out)
+    only_vertical = ops.flip(images, False, vertical)
+    np.testing.assert_array_equal(only_vertical[vertical], images[vertical][:, ::-1])
+    np.testing.assert_array_equal(only_vertical[~vertical], images[~vertical])
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_flip_non_contiguous_and_3d(view):
+    images = VIEWS[view](photo_batch(6, 26, 39, 4))
+    np.testing.assert_array_equal(ops.flip(images, True, True), images[:, ::-1, ::-1])
+    gray = images[..., 0]
+    out = ops.flip(gray, True)
+    assert out.shape == gray.shape
+    np.testing.assert_array_equal(out, gray[:, :, ::-1])
+
+
+# ---- color_matrix ---------------------------------------------------------------------
+
+
+def test_color_matrix_matches_reference(rng, channels):
+    images = photo_batch(4, 13, 11, channels)
+    matrices = np.stack([random_color_matrix(rng, channels) for _ in range(4)])
+    out = ops.color_matrix(images, matrices)
+    assert out.shape == images.shape and out.dtype == np.uint8
+    expected = ref.color_matrix(images, matrices)
+    assert_bilinear_close(out, expected)
+    assert np.mean(out == ref.to_uint8(expected)) >= 0.99
+    shared = ops.color_matrix(images, matrices[0])
+    assert_bilinear_close(shared, ref.color_matrix(images, matrices[0]))
+
+
+def test_color_matrix_matches_cv2_transform(photos, rng):
+    for image in photos.values():
+        m = random_color_matrix(rng, 3)
+        out = ops.color_matrix(image[None], m)[0]
+        expected = cv2.transform(image, m)
+        assert np.abs(out.astype(int) - expected).max() <= 1
+
+
+def test_color_matrix_identity_saturation_and_3d(channels):
+    images = photo_batch(2, 6, 9, channels)
+    identity = np.hstack([np.eye(channels), np.zeros((channels, 1))])
+    np.testing.assert_array_equal(ops.color_matrix(images, identity), images)
+    bright = np.hstack([3 * np.eye(channels), np.full((channels, 1), 10.0)])
+    expected = np.minimum(images.astype(int) * 3 + 10, 255)
+    np.testing.assert_array_equal(ops.color_matrix(images, bright), expected)
+    negative = np.hstack([-np.eye(channels), np.full((channels, 1), -1.0)])
+    np.testing.assert_array_equal(ops.color_matrix(images, negative), 0)
+    if channels == 1:
+        out = ops.color_matrix(images[..., 0], bright)
+        np.testing.assert_array_equal(out, expected[..., 0])
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_color_matrix_non_contiguous(rng, view):
+    images = VIEWS[view](photo_batch(6, 26, 39, 4))
+    channels = images.shape[-1]
+    m = random_color_matrix(rng, channels)
+    out = ops.color_matrix(images, m)
+    np.testing.assert_array_equal(out, ops.color_matrix(np.ascontiguousarray(images), m))
+    assert_bilinear_close(out, ref.color_matrix(images, m))
+
+
+# ---- lut ------------------------------------------------------------------------------
+
+
+def test_lut_shapes(rng, channels):
+    images = photo_batch(3, 9, 7, channels)
+    one = rng.integers(0, 256, 256, dtype=np.uint8)
+    per_channel = rng.integers(0, 256, (channels, 256), dtype=np.uint8)
+    per_image = rng.integers(0, 256, (3, channels, 256), dtype=np.uint8)
+    np.testing.assert_array_equal(ops.lut(images, one), one[images])
+    expected = per_channel[np.arange(channels), images]
+    np.testing.assert_array_equal(ops.lut(images, per_channel), expected)
+    batch = np.arange(3)[:, None, None, None]
+    expected = per_image[batch, np.arange(channels), images]
+    np.testing.assert_array_equal(ops.lut(images, per_image), expected)
+
+
+def test_lut_table_memory_layouts(rng):
+    images = photo_batch(3, 5, 6, 3)
+    tables = rng.integers(0, 256, (3, 3, 256), dtype=np.uint8)
+    for view in (np.asfortranarray(tables), tables.repeat(2, axis=2)[:, :, ::2],
+                 np.broadcast_to(tables[0], (3, 3, 256)), tables[0].T.copy().T):
+        np.testing.assert_array_equal(
+            ops.lut(images, view), ops.lut(images, np.ascontiguousarray(view)))
+
+
+def test_lut_matches_cv2(rng):
+    images = photo_batch(2, 10, 12, 3)
+    one = rng.integers(0, 256, 256, dtype=np.uint8)
+    per_channel = rng.integers(0, 256, (3, 256), dtype=np.uint8)
+    for k in range(2):
+        np.testing.assert_array_equal(ops.lut(images, one)[k], cv2.LUT(images[k], one))
+        np.testing.assert_array_equal(ops.lut(images, per_channel)[k],
+                                      cv2.LUT(images[k], per_channel.T[None].copy()))
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_lut_non_contiguous_and_3d(rng, view):
+    images = VIEWS[view](photo_batch(6, 26, 39, 4))
+    table = rng.integers(0, 256, 256, dtype=np.uint8)
+    np.testing.assert_array_equal(ops.lut(images, table), table[images])
+    gray = images[..., 0]
+    out = ops.lut(gray, table)
+    assert out.shape == gray.shape
+    np.testing.assert_array_equal(out, table[gray])
+
+
+# ---- normalize ------------------------------------------------------------------------
+
+
+NORMALIZE_CASES = {
+    "defaults": {},
+    "scalar": dict(mean=0.5, std=0.25),
+    "per_channel": dict(mean="per_channel", std="per_channel"),
+    "scale_one": dict(mean=120.0, std=58.0, scale=1.0),
+    "std_only": dict(std=0.2),
+}
+
+
+def normalize_kwargs(case, channels):
+    kwargs = dict(NORMALIZE_CASES[case])
+    if kwargs.get("mean") == "per_channel":
+        kwargs["mean"] = [0.485, 0.456, 0.406, 0.5][:channels]
+        kwargs["std"] = [0.229, 0.224, 0.225, 0.3][:channels]
+    return kwargs
+
+
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("case", NORMALIZE_CASES)
+def test_normalize(channels, case, layout):
+    images = photo_batch(3, 8, 11, channels)
+    kwargs = normalize_kwargs(case, channels)
+    out = ops.normalize(images, layout=layout, **kwargs)
+    expected = ref.normalize(images, layout=layout, **kwargs)
+    assert out.dtype == np.float32 and out.flags.c_contiguous
+    assert out.shape == expected.shape
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_normalize_3d_input_and_views():
+    images = photo_batch(4, 9, 6, 1)[..., 0]
+    out = ops.normalize(images, 0.5, 0.25)
+    assert out.shape == (4, 9, 6)
+    np.testing.assert_allclose(out, (images / 255 - 0.5) / 0.25, rtol=1e-5, atol=1e-5)
+    nchw = ops.normalize(images, 0.5, 0.25, layout="NCHW")
+    assert nchw.shape == (4, 1, 9, 6)
+    np.testing.assert_array_equal(nchw[:, 0], out)
+    view = photo_batch(4, 20, 30, 3).transpose(0, 2, 1, 3)[:, ::3]
+    np.testing.assert_allclose(ops.normalize(view, layout="NCHW"),
+                               ref.normalize(view, layout="NCHW"), rtol=1e-5, atol=1e-5)
+
+
+# ---- augment --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+@pytest.mark.parametrize("mode", FILL_MODES)
+def test_augment_geometry_only_equals_warp_affine(rng, mode, interpolation):
+    images = photo_batch(3, 14, 19, 3)
+    for kind in ("general", "axis", "integer"):
+        matrices = random_affines(rng, 3, 14, 19, kind)
+        kwargs = dict(interpolation=interpolation, fill_mode=mode, cval=(3, 4, 5))
+        for inverse in (False, True):
+            np.testing.assert_array_equal(
+                ops.augment(images, matrices, size=(10, 21), inverse=inverse, **kwargs),
+                ops.warp_affine(images, matrices, (10, 21), inverse=inverse, **kwargs))
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+@pytest.mark.parametrize("mode", FILL_MODES)
+def test_augment_crop_matrix_and_boxes_equal_resized_crop(rng, mode, interpolation):
+    # In augment, boxes only clamp the source point; the crop mapping is a matrix.
+    images = photo_batch(3, 14, 19, 4)
+    boxes = random_boxes(rng, 3, 14, 19)
+    matrices = ref.crop_matrices(boxes, (9, 16))
+    kwargs = dict(interpolation=interpolation, fill_mode=mode, cval=99)
+    np.testing.assert_array_equal(
+        ops.augment(images, matrices, size=(9, 16), boxes=boxes, inverse=True, **kwargs),
+        ops.resized_crop(images, boxes, (9, 16), **kwargs))
+
+
+def test_reference_crop_matrix_and_boxes_equal_resized_crop(rng):
+    images = photo_batch(3, 14, 19, 3)
+    boxes = random_boxes(rng, 3, 14, 19)
+    matrices = ref.crop_matrices(boxes, (9, 16))
+    np.testing.assert_allclose(
+        ref.augment(images, matrices, size=(9, 16), boxes=boxes, inverse=True),
+        ref.resized_crop(images, boxes, (9, 16)), atol=1e-9)
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+def test_augment_boxes_clamp_general_matrices(rng, interpolation):
+    images = photo_batch(3, 14, 19, 3)
+    boxes = random_boxes(rng, 3, 14, 19)
+    matrices = random_affines(rng, 3, 14, 19)
+    kwargs = dict(interpolation=interpolation, fill_mode="wrap")
+    out = ops.augment(images, matrices, size=(12, 10), boxes=boxes, **kwargs)
+    expected = ref.augment(images, matrices, size=(12, 10), boxes=boxes, **kwargs)
+    if interpolation == "bilinear":
+        assert_bilinear_close(out, expected)
+    else:
+        # Clamped coordinates sit on box edges, which may be .5: compare away from ties.
+        sx, sy = ref.affine_source_coords(ref.destination_to_source(matrices, 3), (12, 10))
+        b = boxes[:, :, None, None]
+        sx = ref.clamp_to_boxes(sx, b[:, 1], b[:, 3])
+        sy = ref.clamp_to_boxes(sy, b[:, 0], b[:, 2])
+        assert_nearest_equal(out, expected, ref.nearest_ties(sx, sy))
+
+
+def test_augment_flip_matrix_equals_flip():
+    images = photo_batch(2, 7, 12, 3)
+    hflip = np.array([[-1.0, 0, 11], [0, 1.0, 0]])
+    both = np.array([[-1.0, 0, 11], [0, -1.0, 6]])
+    for interpolation in INTERPOLATIONS:
+        np.testing.assert_array_equal(
+            ops.augment(images, hflip, interpolation=interpolation), ops.flip(images, True))
+        np.testing.assert_array_equal(
+            ops.augment(images, both, interpolation=interpolation),
+            ops.flip(images, True, True))
+
+
+def test_augment_colors_only_equals_color_matrix(rng, channels):
+    images = photo_batch(3, 8, 9, channels)
+    colors = np.stack([random_color_matrix(rng, channels) for _ in range(3)])
+    np.testing.assert_array_equal(ops.augment(images, colors=colors),
+                                  ops.color_matrix(images, colors))
+
+
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("case", NORMALIZE_CASES)
+def test_augment_normalize_only_equals_normalize(channels, case, layout):
+    images = photo_batch(2, 8, 9, channels)
+    kwargs = normalize_kwargs(case, channels)
+    np.testing.assert_array_equal(
+        ops.augment(images, layout=layout, dtype="float32", **kwargs),
+        ops.normalize(images, layout=layout, **kwargs))
+
+
+def test_augment_no_ingredient_is_a_copy(channels):
+    images = photo_batch(2, 5, 6, channels)
+    out = ops.augment(images)
+    assert out is not images
+    np.testing.assert_array_equal(out, images)
+
+
+def augment_tolerance(std, scale=1 / 255):
+    """Absolute tolerance of one grey level in normalised float units."""
+    return scale / np.min(np.asarray(std, dtype=np.float64)) * 1.0001 + 1e-5
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+@pytest.mark.parametrize("mode", FILL_MODES)
+def test_augment_fused_chain_matches_reference(rng, channels, mode, interpolation):
+    images = photo_batch(3, 16, 13, channels)
+    matrices = random_affines(rng, 3, 16, 13)
+    colors = np.stack([random_color_matrix(rng, channels) for _ in range(3)])
+    mean = rng.uniform(0.3, 0.6, channels)
+    std = rng.uniform(0.2, 0.3, channels)
+    kwargs = dict(interpolation=interpolation, fill_mode=mode, cval=random_cval(rng, channels))
+    out = ops.augment(images, matrices, colors, (12, 15), mean=mean, std=std,
+                      layout="NCHW", dtype="float32", **kwargs)
+    assert out.shape == (3, channels, 12, 15) and out.dtype == np.float32
+    expected = ref.augment(images, matrices, colors, (12, 15), mean=mean, std=std,
+                           layout="NCHW", dtype="float32", **kwargs)
+    diff = np.abs(out - expected)
+    if interpolation == "nearest":
+        # Exact sampling, float32 colour matrix: far below one grey level except ties.
+        sx, sy = ref.affine_source_coords(ref.destination_to_source(matrices, 3), (12, 15))
+        diff = np.where(ref.nearest_ties(sx, sy)[:, None], 0, diff)
+        assert diff.max() <= 1e-3
+    assert diff.max() <= augment_tolerance(std)
+
+    as_uint8 = ops.augment(images, matrices, colors, (12, 15), **kwargs)
+    expected = ref.augment(images, matrices, colors, (12, 15), **kwargs)
+    if interpolation == "bilinear":
+        assert_bilinear_close(as_uint8, expected)
+
+
+def test_augment_fused_equals_op_by_op(rng, channels):
+    images = photo_batch(4, 15, 18, channels)
+    matrices = random_affines(rng, 4, 15, 18)
+    colors = np.stack([random_color_matrix(rng, channels, contraction=True)
+                       for _ in range(4)])
+    mean = [0.4] * channels
+    std = [0.25] * channels
+    fused = ops.augment(images, matrices, colors, mean=mean, std=std, layout="NCHW",
+                        dtype="float32", fill_mode="reflect")
+    staged = ops.warp_affine(images, matrices, fill_mode="reflect")
+    staged = ops.color_matrix(staged, colors)
+    staged = ops.normalize(staged, mean, std, layout="NCHW")
+    assert np.abs(fused - staged).max() <= augment_tolerance(std)
+
+
+def test_augment_3d_input_layouts(rng):
+    images = photo_batch(2, 9, 10, 1)[..., 0]
+    m = random_affine(rng, 9, 10)
+    nchw = ops.augment(images, m, dtype="float32", layout="NCHW")
+    assert nchw.shape == (2, 1, 9, 10)
+    nhwc = ops.augment(images, m, dtype="float32")
+    assert nhwc.shape == (2, 9, 10)
+    np.testing.assert_array_equal(nchw[:, 0], nhwc)
+    u8 = ops.augment(images, m)
+    assert u8.shape == (2, 9, 10) and u8.dtype == np.uint8
+    np.testing.assert_array_equal(u8, ops.warp_affine(images, m))
+
+
+def test_augment_scale_default_and_explicit(rng):
+    images = photo_batch(2, 6, 7, 3)
+    default = ops.augment(images, dtype="float32")
+    np.testing.assert_allclose(default, images / 255, rtol=1e-6, atol=1e-7)
+    explicit = ops.augment(images, dtype="float32", scale=1.0, mean=100.0, std=50.0)
+    np.testing.assert_allclose(explicit, (images - 100.0) / 50.0, rtol=1e-5, atol=1e-5)
+
+
+# ---- empty batches --------------------------------------------------------------------
+
+
+def test_empty_batch():
+    images = np.zeros((0, 6, 7, 3), dtype=np.uint8)
+    m = np.zeros((0, 2, 3))
+    assert ops.warp_affine(images, m, (4, 5)).shape == (0, 4, 5, 3)
+    assert ops.warp_affine(images, np.eye(2, 3)).shape == (0, 6, 7, 3)
+    assert ops.resized_crop(images, np.zeros((0, 4)), (2, 3)).shape == (0, 2, 3, 3)
+    assert ops.flip(images, True).shape == (0, 6, 7, 3)
+    assert ops.color_matrix(images, np.zeros((3, 4))).shape == (0, 6, 7, 3)
+    assert ops.lut(images, np.arange(256, dtype=np.uint8)).shape == (0, 6, 7, 3)
+    assert ops.normalize(images, layout="NCHW").shape == (0, 3, 6, 7)
+    out = ops.augment(images, m, size=(4, 5), dtype="float32", layout="NCHW")
+    assert out.shape == (0, 3, 4, 5) and out.dtype == np.float32
+    assert ops.warp_affine(images[..., 0], np.eye(2, 3)).shape == (0, 6, 7)
