@@ -23,7 +23,8 @@ Fill modes, for a row ``a b c d``::
 from __future__ import annotations
 
 import numbers
-from typing import Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Optional, Union
 
 import numpy as np
 
@@ -195,7 +196,7 @@ def _clip_from_boxes(b: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.clip(clip, -_MAX_SIDE, _MAX_SIDE))
 
 
-def _colors(colors, n: int, c: int, name: str = "colors") -> Optional[np.ndarray]:
+def _colors(colors, n: int, c: int, name: str = "colors") -> np.ndarray | None:
     """(N or 1, C, C + 1) float32, or None when every matrix is the identity."""
     m = _per_image(_float_array(colors, name), n, (c, c + 1), name, "colour matrices")
     identity = np.hstack([np.eye(c), np.zeros((c, 1))])
@@ -238,22 +239,22 @@ def _restore_ndim(result: np.ndarray, out, squeeze: bool, layout: str = "NHWC"):
 
 def augment(
     images: np.ndarray,
-    matrices: Optional[ArrayLike] = None,
-    colors: Optional[ArrayLike] = None,
+    matrices: ArrayLike | None = None,
+    colors: ArrayLike | None = None,
     size: Size = None,
     *,
-    boxes: Optional[ArrayLike] = None,
+    boxes: ArrayLike | None = None,
     inverse: bool = False,
     interpolation: str = "bilinear",
     fill_mode: str = "constant",
-    cval: Union[float, Sequence[float]] = 0,
-    mean: Union[None, float, Sequence[float]] = None,
-    std: Union[None, float, Sequence[float]] = None,
-    scale: Optional[float] = None,
+    cval: float | Sequence[float] = 0,
+    mean: None | float | Sequence[float] = None,
+    std: None | float | Sequence[float] = None,
+    scale: float | None = None,
     layout: str = "NHWC",
     dtype: str = "uint8",
-    out: Optional[np.ndarray] = None,
-    threads: Optional[int] = None,
+    out: np.ndarray | None = None,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Geometric warp, colour matrix and output conversion in one pass per pixel.
 
@@ -368,9 +369,9 @@ def warp_affine(
     inverse: bool = False,
     interpolation: str = "bilinear",
     fill_mode: str = "constant",
-    cval: Union[float, Sequence[float]] = 0,
-    out: Optional[np.ndarray] = None,
-    threads: Optional[int] = None,
+    cval: float | Sequence[float] = 0,
+    out: np.ndarray | None = None,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Affine warp of every image by its own matrix, like ``cv2.warpAffine``.
 
@@ -407,9 +408,9 @@ def resized_crop(
     *,
     interpolation: str = "bilinear",
     fill_mode: str = "constant",
-    cval: Union[float, Sequence[float]] = 0,
-    out: Optional[np.ndarray] = None,
-    threads: Optional[int] = None,
+    cval: float | Sequence[float] = 0,
+    out: np.ndarray | None = None,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Crop a box from every image and resize it to ``size``.
 
@@ -496,11 +497,11 @@ def flip_matrices(horizontal: np.ndarray, vertical: np.ndarray, h: int, w: int) 
 
 def flip(
     images: np.ndarray,
-    horizontal: Union[bool, ArrayLike],
-    vertical: Union[None, bool, ArrayLike] = None,
+    horizontal: bool | ArrayLike,
+    vertical: None | bool | ArrayLike = None,
     *,
-    out: Optional[np.ndarray] = None,
-    threads: Optional[int] = None,
+    out: np.ndarray | None = None,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Mirror each image left-right and/or top-bottom.
 
@@ -530,8 +531,8 @@ def color_matrix(
     images: np.ndarray,
     matrices: ArrayLike,
     *,
-    out: Optional[np.ndarray] = None,
-    threads: Optional[int] = None,
+    out: np.ndarray | None = None,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Apply an affine colour transform to every pixel.
 
@@ -559,14 +560,14 @@ def color_matrix(
 
 def normalize(
     images: np.ndarray,
-    mean: Union[None, float, Sequence[float]] = None,
-    std: Union[None, float, Sequence[float]] = None,
+    mean: None | float | Sequence[float] = None,
+    std: None | float | Sequence[float] = None,
     *,
     scale: float = 1.0 / 255.0,
     layout: str = "NHWC",
     dtype: str = "float32",
-    out: Optional[np.ndarray] = None,
-    threads: Optional[int] = None,
+    out: np.ndarray | None = None,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Convert to float: ``(x * scale - mean) / std`` per channel.
 
@@ -600,8 +601,8 @@ def lut(
     images: np.ndarray,
     tables: ArrayLike,
     *,
-    out: Optional[np.ndarray] = None,
-    threads: Optional[int] = None,
+    out: np.ndarray | None = None,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Map every value through a 256-entry lookup table per channel.
 
