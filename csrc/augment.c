@@ -233,11 +233,45 @@ FA_INLINE void store_pix(const image_ctx *ic, int C, const finish_consts *k, pix
 }
 #endif
 
+/* Rows without a colour matrix are finished channel-blind, as flat loops over the
+   row's OW * C values that the compiler vectorises; each value gets the same
+   operations as in store_pix / finish_scalar. */
+FA_INLINE int finish_flat(const image_ctx *ic, int C, const float *v, int64_t y)
+{
+    const fa_augment_args *a = ic->a;
+    const int64_t ow = a->ow, count = ow * C;
+    if (a->output == FA_OUT_U8_NHWC) {
+        uint8_t *d = ic->dst8 + y * count;
+        for (int64_t j = 0; j < count; ++j)
+            d[j] = to_u8(v[j]);
+        return 1;
+    }
+    if (a->output == FA_OUT_F32_NCHW) {
+        const int64_t plane = a->oh * ow;
+        for (int c = 0; c < C; ++c) {
+            float *d = ic->dstf + c * plane + y * ow;
+            const float scale = a->scale[c], offset = a->offset[c];
+            for (int64_t x = 0; x < ow; ++x)
+                d[x] = v[x * C + c] * scale + offset;
+        }
+        return 1;
+    }
+    if (C == 1) {
+        float *d = ic->dstf + y * count;
+        for (int64_t j = 0; j < count; ++j)
+            d[j] = v[j] * a->scale[0] + a->offset[0];
+        return 1;
+    }
+    return 0;
+}
+
 /* v: the row's pixels as OW * C interleaved floats (+4 floats of padding). */
 FA_INLINE void finish_row(const image_ctx *ic, int C, const finish_consts *k,
                           const float *v, int64_t y)
 {
     const int64_t ow = ic->a->ow;
+    if (!ic->color && finish_flat(ic, C, v, y))
+        return;
 #if FA_SSE2
     if (C > 1) {
         for (int64_t x = 0; x < ow; ++x) {
