@@ -157,9 +157,10 @@ static void finish_init(const image_ctx *ic, int C, finish_consts *k)
 #endif
 }
 
+/* v >= 0; through int32 so that loops of it vectorise (cvttps2dq, then packs). */
 FA_INLINE uint8_t to_u8(float v)
 {
-    return (uint8_t)((v > 255.0f ? 255.0f : v) + 0.5f);
+    return (uint8_t)(int32_t)((v > 255.0f ? 255.0f : v) + 0.5f);
 }
 
 /* Scalar finishing of one pixel (C = 1, and builds without SSE2). */
@@ -242,7 +243,18 @@ FA_INLINE int finish_flat(const image_ctx *ic, int C, const float *v, int64_t y)
     const int64_t ow = a->ow, count = ow * C;
     if (a->output == FA_OUT_U8_NHWC) {
         uint8_t *d = ic->dst8 + y * count;
-        for (int64_t j = 0; j < count; ++j)
+        int64_t j = 0;
+#if FA_SSE2
+        const pix top = pix_splat(255.0f), half = pix_splat(0.5f);
+        for (; j + 16 <= count; j += 16) {
+            __m128i q[4];
+            for (int r = 0; r < 4; ++r)
+                q[r] = _mm_cvttps_epi32(_mm_add_ps(_mm_min_ps(pix_loadf(v + j + 4 * r), top), half));
+            const __m128i lo = _mm_packs_epi32(q[0], q[1]), hi = _mm_packs_epi32(q[2], q[3]);
+            _mm_storeu_si128((__m128i *)(d + j), _mm_packus_epi16(lo, hi));
+        }
+#endif
+        for (; j < count; ++j)
             d[j] = to_u8(v[j]);
         return 1;
     }
@@ -307,47 +319,51 @@ FA_INLINE void bilinear_border(const image_ctx *ic, int C, int64_t x0, int64_t x
                     lerp(fetch(ic, C, y1, x0, c), fetch(ic, C, y1, x1, c), fx), fy);
 }
 
+/* Output pixel x of the row whose source line starts at (rx, ry), into vx[0..C). */
+FA_INLINE void sample_pixel(const image_ctx *ic, int C, int interp, double rx, double ry,
+                            int64_t x, float *vx)
+{
+    const fa_augment_args *a = ic->a;
+    const int64_t w = a->w, h = a->h, rs = a->src_row_stride;
+    const int fill = a->fill;
+    const double *m = ic->m;
+    const double sx = clampd(rx + m[0] * (double)x, ic->xmin, ic->xmax);
+    const double sy = clampd(ry + m[3] * (double)x, ic->ymin, ic->ymax);
+    if (interp == FA_INTERP_NEAREST) {
+        const int64_t xi = fa_border_index(split_nearest(sx), w, fill);
+        const int64_t yi = fa_border_index(split_nearest(sy), h, fill);
+        for (int c = 0; c < C; ++c)
+            vx[c] = fetch(ic, C, yi, xi, c);
+        return;
+    }
+    int64_t ix, iy;
+    float fx, fy;
+    split_linear(sx, &ix, &fx);
+    split_linear(sy, &iy, &fy);
+#if FA_SSE2
+    /* Vector loads read 4 bytes from a pixel: for C = 3 the column after it must exist. */
+    const int64_t xlast = C == 3 ? w - 2 : w - 1;
+    if (C > 1 && ix >= 0 && ix < xlast && iy >= 0 && iy < h - 1) {
+        const uint8_t *p = ic->src + iy * rs + ix * C;
+        const pix tx = pix_splat(fx);
+        const pix top = pix_lerp(pix_load(p), pix_load(p + C), tx);
+        const pix bottom = pix_lerp(pix_load(p + rs), pix_load(p + rs + C), tx);
+        pix_storef(vx, pix_lerp(top, bottom, pix_splat(fy)));
+        return;
+    }
+#endif
+    bilinear_border(ic, C, fa_border_index(ix, w, fill), fa_border_index(ix + 1, w, fill),
+                    fa_border_index(iy, h, fill), fa_border_index(iy + 1, h, fill), fx, fy, vx);
+}
+
 FA_INLINE void sample_row_general(const image_ctx *ic, int C, int interp, int64_t y,
                                   float *v)
 {
-    const fa_augment_args *a = ic->a;
-    const int64_t w = a->w, h = a->h, rs = a->src_row_stride, ow = a->ow;
-    const int fill = a->fill;
     const double *m = ic->m;
     const double rx = m[1] * (double)y + m[2];
     const double ry = m[4] * (double)y + m[5];
-    /* Vector loads read 4 bytes from a pixel: for C = 3 the column after it must exist. */
-    const int64_t xlast = C == 3 ? w - 2 : w - 1;
-    for (int64_t x = 0; x < ow; ++x) {
-        const double sx = clampd(rx + m[0] * (double)x, ic->xmin, ic->xmax);
-        const double sy = clampd(ry + m[3] * (double)x, ic->ymin, ic->ymax);
-        float *vx = v + x * C;
-        if (interp == FA_INTERP_NEAREST) {
-            const int64_t xi = fa_border_index(split_nearest(sx), w, fill);
-            const int64_t yi = fa_border_index(split_nearest(sy), h, fill);
-            for (int c = 0; c < C; ++c)
-                vx[c] = fetch(ic, C, yi, xi, c);
-            continue;
-        }
-        int64_t ix, iy;
-        float fx, fy;
-        split_linear(sx, &ix, &fx);
-        split_linear(sy, &iy, &fy);
-#if FA_SSE2
-        if (C > 1 && ix >= 0 && ix < xlast && iy >= 0 && iy < h - 1) {
-            const uint8_t *p = ic->src + iy * rs + ix * C;
-            const pix tx = pix_splat(fx);
-            const pix top = pix_lerp(pix_load(p), pix_load(p + C), tx);
-            const pix bottom = pix_lerp(pix_load(p + rs), pix_load(p + rs + C), tx);
-            pix_storef(vx, pix_lerp(top, bottom, pix_splat(fy)));
-            continue;
-        }
-#endif
-        (void)xlast;
-        bilinear_border(ic, C, fa_border_index(ix, w, fill), fa_border_index(ix + 1, w, fill),
-                        fa_border_index(iy, h, fill), fa_border_index(iy + 1, h, fill), fx, fy,
-                        vx);
-    }
+    for (int64_t x = 0; x < ic->a->ow; ++x)
+        sample_pixel(ic, C, interp, rx, ry, x, v + x * C);
 }
 
 FA_INLINE int rows_general(const image_ctx *ic, int C, int interp, int64_t y0, int64_t y1)
