@@ -384,7 +384,6 @@ typedef struct {
     float *f;         /* bilinear fractions; all 0 for nearest */
     int exact;        /* every fraction is 0: a pure gather */
     int has_fill;     /* some index is -1 */
-    int64_t last;     /* largest index */
     int run;          /* i0 is first + x (1), first - x (-1), or neither (0) */
 } axis_table;
 
@@ -393,7 +392,6 @@ static void fill_axis(axis_table *t, int64_t count, double base, double step, do
 {
     t->exact = 1;
     t->has_fill = 0;
-    t->last = 0;
     for (int64_t k = 0; k < count; ++k) {
         const double s = clampd(base + step * (double)k, lo, hi);
         if (interp == FA_INTERP_NEAREST) {
@@ -408,8 +406,6 @@ static void fill_axis(axis_table *t, int64_t count, double base, double step, do
             t->exact &= t->f[k] == 0.0f;
         }
         t->has_fill |= t->i0[k] < 0 || t->i1[k] < 0;
-        t->last = t->i0[k] > t->last ? t->i0[k] : t->last;
-        t->last = t->i1[k] > t->last ? t->i1[k] : t->last;
     }
     int up = 1, down = 1;
     for (int64_t k = 1; k < count; ++k) {
@@ -427,11 +423,18 @@ FA_INLINE void horizontal(const image_ctx *ic, int C, const axis_table *tx, int6
     const int64_t ow = a->ow;
     const uint8_t *row = ic->src + yi * a->src_row_stride;
 #if FA_SSE2
-    /* Vector loads need one byte after the last pixel read for C = 3. */
-    if (C > 1 && yi >= 0 && !tx->has_fill && (C == 4 || tx->last < a->w - 1)) {
+    if (C > 1 && yi >= 0 && !tx->has_fill) {
+        /* Vector loads read a byte past a 3-channel pixel: not at the row's last pixel. */
+        const int64_t wlast = a->w - 1;
         for (int64_t x = 0; x < ow; ++x) {
-            const uint8_t *p0 = row + tx->i0[x] * C, *p1 = row + tx->i1[x] * C;
-            pix_storef(hrow + x * C, pix_lerp(pix_load(p0), pix_load(p1), pix_splat(tx->f[x])));
+            const int64_t i0 = tx->i0[x], i1 = tx->i1[x];
+            if (C == 4 || (i0 < wlast && i1 < wlast)) {
+                pix_storef(hrow + x * C, pix_lerp(pix_load(row + i0 * C), pix_load(row + i1 * C),
+                                                  pix_splat(tx->f[x])));
+            } else {
+                for (int c = 0; c < C; ++c)
+                    hrow[x * C + c] = lerp(row[i0 * C + c], row[i1 * C + c], tx->f[x]);
+            }
         }
         return;
     }
@@ -566,7 +569,7 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
     for (int64_t y = y0; y < y1; ++y) {
         int64_t ya, yb;
         float fy;
-        axis_table ty = {&ya, &yb, &fy, 0, 0, 0, 0};
+        axis_table ty = {&ya, &yb, &fy, 0, 0, 0};
         fill_axis(&ty, 1, m[4] * (double)y + m[5], m[3], ic->ymin, ic->ymax, a->h, interp,
                   a->fill);
         if (ty.exact && direct) {
