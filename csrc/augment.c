@@ -101,10 +101,6 @@ FA_INLINE pix pix_load(const uint8_t *p)
     __m128i b = _mm_unpacklo_epi8(_mm_cvtsi32_si128((int)u), zero);
     return _mm_cvtepi32_ps(_mm_unpacklo_epi16(b, zero));
 }
-FA_INLINE pix pix_set(float v0, float v1, float v2, float v3)
-{
-    return _mm_setr_ps(v0, v1, v2, v3);
-}
 FA_INLINE pix pix_lerp(pix a, pix b, pix t)
 {
     return _mm_add_ps(a, _mm_mul_ps(t, _mm_sub_ps(b, a)));
@@ -499,9 +495,9 @@ FA_INLINE void copy_row(const image_ctx *ic, int C, const axis_table *tx, int64_
 }
 
 #if FA_SSE2
-/* A row of whole source pixels (every fraction zero) finished straight from the bytes.
-   The colour products col_j * v come from per-image tables: the same float32 products,
-   summed in the same order as color_pix, so the results are identical. */
+/* A row of whole source pixels (every fraction zero) through a colour matrix, straight
+   from the bytes. The products col_j * v come from per-image tables: the same float32
+   products, summed in the same order as color_pix, so the results are identical. */
 FA_INLINE void finish_exact_row(const image_ctx *ic, int C, const finish_consts *k,
                                 const pix *table, const axis_table *tx, int64_t yi, int64_t y)
 {
@@ -509,18 +505,12 @@ FA_INLINE void finish_exact_row(const image_ctx *ic, int C, const finish_consts 
     const uint8_t *row = ic->src + yi * a->src_row_stride;
     for (int64_t x = 0; x < a->ow; ++x) {
         const uint8_t *p = (yi < 0 || tx->i0[x] < 0) ? a->cval : row + tx->i0[x] * C;
-        pix o;
-        if (k->color) {
-            pix acc = _mm_add_ps(k->bias, table[p[0]]);
-            acc = _mm_add_ps(acc, table[256 + p[1]]);
-            acc = _mm_add_ps(acc, table[512 + p[2]]);
-            if (C == 4)
-                acc = _mm_add_ps(acc, table[768 + p[3]]);
-            o = saturate_pix(acc);
-        } else {
-            o = pix_set(p[0], p[1], p[2], C == 4 ? p[3] : 0.0f);
-        }
-        store_pix(ic, C, k, o, y, x);
+        pix acc = _mm_add_ps(k->bias, table[p[0]]);
+        acc = _mm_add_ps(acc, table[256 + p[1]]);
+        acc = _mm_add_ps(acc, table[512 + p[2]]);
+        if (C == 4)
+            acc = _mm_add_ps(acc, table[768 + p[3]]);
+        store_pix(ic, C, k, saturate_pix(acc), y, x);
     }
 }
 
@@ -577,7 +567,7 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
             continue;
         }
 #if FA_SSE2
-        if (C > 1 && ty.exact && tx.exact) {
+        if (C > 1 && ty.exact && tx.exact && ic->color) {
             finish_exact_row(ic, C, &k, table, &tx, ya, y);
             continue;
         }
