@@ -264,13 +264,27 @@ FA_INLINE int finish_flat(const image_ctx *ic, int C, const float *v, int64_t y)
         }
         return 1;
     }
-    if (C == 1) {
-        float *d = ic->dstf + y * count;
-        for (int64_t j = 0; j < count; ++j)
-            d[j] = v[j] * a->scale[0] + a->offset[0];
-        return 1;
+    /* NHWC float: scale and offset repeat every C values; for C = 3 four pixels (12
+       values) cover three vectors whose lanes cycle through the channels. */
+    float *d = ic->dstf + y * count;
+    int64_t j = 0;
+#if FA_SSE2
+    if (C > 1) {
+        const int period = C == 3 ? 12 : 4;
+        float sp[12], op[12];
+        for (int i = 0; i < period; ++i) {
+            sp[i] = a->scale[i % C];
+            op[i] = a->offset[i % C];
+        }
+        for (; j + period <= count; j += period)
+            for (int i = 0; i < period; i += 4)
+                pix_storef(d + j + i, _mm_add_ps(_mm_mul_ps(pix_loadf(v + j + i), pix_loadf(sp + i)),
+                                                 pix_loadf(op + i)));
     }
-    return 0;
+#endif
+    for (; j < count; ++j)
+        d[j] = v[j] * a->scale[j % C] + a->offset[j % C];
+    return 1;
 }
 
 /* v: the row's pixels as OW * C interleaved floats (+4 floats of padding). */
@@ -418,6 +432,12 @@ FA_INLINE void horizontal(const image_ctx *ic, int C, const axis_table *tx, int6
     const fa_augment_args *a = ic->a;
     const int64_t ow = a->ow;
     const uint8_t *row = ic->src + yi * a->src_row_stride;
+    if (yi >= 0 && tx->exact && tx->run == 1) { /* whole pixels, in order: convert */
+        const uint8_t *s = row + tx->i0[0] * C;
+        for (int64_t j = 0; j < ow * C; ++j)
+            hrow[j] = (float)s[j];
+        return;
+    }
 #if FA_SSE2
     if (C > 1 && yi >= 0 && !tx->has_fill) {
         /* Vector loads read a byte past a 3-channel pixel: not at the row's last pixel. */
