@@ -257,7 +257,8 @@ def test_warp_affine_output_sizes(rng, size):
     check_warp(out, images, matrices, size, fill_mode="reflect")
 
 
-@pytest.mark.parametrize("shape", [(2, 1, 1, 3), (2, 1, 6, 1), (2, 5, 1, 4)])
+@pytest.mark.parametrize("shape", [(2, 1, 1, 3), (2, 1, 6, 1), (2, 5, 1, 4), (2, 6, 1, 3),
+                                   (2, 6, 2, 3), (2, 2, 3, 3)])
 @pytest.mark.parametrize("mode", FILL_MODES)
 def test_warp_affine_degenerate_inputs(rng, shape, mode):
     images = random_batch(rng, *shape)
