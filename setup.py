@@ -33,6 +33,11 @@ EXTENSIONS = [
         ],
         "depends": [f"{CSRC}/fastaug.h", f"{CSRC}/border.h", f"{CSRC}/parallel.h"],
     },
+    {
+        "name": "fastaug._filters",
+        "sources": ["fastaug/_filters.pyx", f"{CSRC}/filters.c", f"{CSRC}/parallel.c"],
+        "depends": [f"{CSRC}/filters.h", f"{CSRC}/border.h", f"{CSRC}/parallel.h"],
+    },
 ]
 
 CYTHON_DIRECTIVES = {

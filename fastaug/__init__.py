@@ -1,11 +1,75 @@
 """fastaug: C-accelerated batch image augmentation.
 
 Batches are uint8 numpy arrays ``(N, H, W, C)``; see :mod:`fastaug.ops` for the native
-operations and the conventions every part of the package follows.
+operations and the conventions every part of the package follows, and
+:class:`fastaug.Compose` for random pipelines.
 """
 from . import ops
 from ._threads import get_num_threads, set_num_threads
+from .compose import Compose
+from .transforms import (
+    Affine,
+    Brightness,
+    CenterCrop,
+    ChannelShift,
+    ColorJitter,
+    ColorMatrix,
+    Contrast,
+    CutMix,
+    Cutout,
+    GaussianBlur,
+    GaussianNoise,
+    Grayscale,
+    HorizontalFlip,
+    Hue,
+    MixUp,
+    Normalize,
+    RandomCrop,
+    RandomErasing,
+    RandomResizedCrop,
+    Rescale,
+    Resize,
+    Rotate,
+    Saturation,
+    Sharpen,
+    ToFloat,
+    Transform,
+    VerticalFlip,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["get_num_threads", "ops", "set_num_threads", "__version__"]
+__all__ = [
+    "Affine",
+    "Brightness",
+    "CenterCrop",
+    "ChannelShift",
+    "ColorJitter",
+    "ColorMatrix",
+    "Compose",
+    "Contrast",
+    "CutMix",
+    "Cutout",
+    "GaussianBlur",
+    "GaussianNoise",
+    "Grayscale",
+    "HorizontalFlip",
+    "Hue",
+    "MixUp",
+    "Normalize",
+    "RandomCrop",
+    "RandomErasing",
+    "RandomResizedCrop",
+    "Rescale",
+    "Resize",
+    "Rotate",
+    "Saturation",
+    "Sharpen",
+    "ToFloat",
+    "Transform",
+    "VerticalFlip",
+    "get_num_threads",
+    "ops",
+    "set_num_threads",
+    "__version__",
+]

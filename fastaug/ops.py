@@ -642,3 +642,357 @@ def lut(
     if n:
         _kernels.lut(src, dst, t, threads)
     return _restore_ndim(dst, out, squeeze)
+
+
+# ---- pixel filters ----
+# Per-pixel transforms that cannot fold into augment's matrices: their own native pass,
+# from the fastaug._filters extension (csrc/filters.c).
+
+_FILTER_FILL_MODES = {k: v for k, v in FILL_MODES.items() if k != "constant"}
+
+
+def _filters_ext():
+    from . import _filters  # imported on first use: the kernels above do not need it
+
+    return _filters
+
+
+def _per_image_values(value, n: int, name: str, low: float = -np.inf,
+                      high: float = np.inf) -> np.ndarray:
+    """A scalar or one value per image, as (N,) float64 within [low, high]."""
+    arr = _float_array(value, name)
+    if arr.ndim == 0:
+        arr = np.full(n, float(arr))
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must be a scalar or have shape ({n},), got {arr.shape}")
+    if np.any(arr < low) or np.any(arr > high):
+        raise ValueError(f"{name} must lie in [{low:g}, {high:g}]")
+    return np.ascontiguousarray(arr)
+
+
+def _keys(keys, n: int) -> np.ndarray:
+    """(N,) uint64 generator keys from non-negative integers (up to 2**64 - 1)."""
+    if not isinstance(keys, np.ndarray):
+        values = [keys] if np.ndim(keys) == 0 else list(np.ravel(np.asarray(keys, object)))
+        if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values):
+            if any(not 0 <= int(v) < 1 << 64 for v in values):
+                raise ValueError("keys must lie in 0..2**64 - 1")
+            keys = np.array([int(v) for v in values], np.uint64).reshape(np.shape(keys))
+    arr = np.asarray(keys)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"keys must be integers, got dtype {arr.dtype}")
+    if arr.ndim == 0:
+        arr = np.full(n, arr)
+    if arr.shape != (n,):
+        raise ValueError(f"keys must be a scalar or have shape ({n},), got {arr.shape}")
+    if arr.dtype.kind == "i" and np.any(arr < 0):
+        raise ValueError("keys must be non-negative")
+    return np.ascontiguousarray(arr.astype(np.uint64))
+
+
+def _filter_setup(images, out, fill_mode: str, threads):
+    src, squeeze = _images(images)
+    fill = _choice(fill_mode, _FILTER_FILL_MODES, "fill_mode")
+    threads = resolve_threads(threads)
+    if out is not None and squeeze:
+        dst = _out(out, src.shape[:3], np.uint8, images)[..., np.newaxis]
+    else:
+        dst = _out(out, src.shape, np.uint8, images)
+    return src, squeeze, fill, threads, dst
+
+
+def gaussian_noise(
+    images: np.ndarray,
+    std: float | ArrayLike,
+    keys: int | ArrayLike,
+    *,
+    per_channel: bool = True,
+    out: np.ndarray | None = None,
+    threads: int | None = None,
+) -> np.ndarray:
+    """Add Gaussian noise: ``round(x + std * z)`` saturated to 0..255.
+
+    ``z`` is deterministic: draw ``k`` of image ``i`` is SplitMix64 of ``keys[i]`` and
+    ``k`` (``k`` the NHWC index of the value in the image, or of the pixel when not
+    ``per_channel``), turned into a normal value as the centred, unit-variance sum of its
+    four 16-bit parts (Irwin-Hall: exact mean and variance, tails cut at 3.46 sigma).
+
+    Parameters
+    ----------
+    images : ndarray, uint8, shape (N, H, W, C) or (N, H, W)
+    std : float or array_like, shape (N,)
+        Standard deviation in grey levels, per image or for all, >= 0.
+    keys : int or array_like of int, shape (N,)
+        Non-negative generator keys, one per image (or one for all).
+    per_channel : bool
+        Independent noise per channel, else one value per pixel for every channel.
+    out : ndarray, optional
+    threads : int, optional
+
+    Returns
+    -------
+    ndarray, uint8, same shape as ``images``
+    """
+    src, squeeze, _, threads, dst = _filter_setup(images, out, "mirror", threads)
+    n = src.shape[0]
+    sigma = _per_image_values(std, n, "std", 0.0, 1e6)
+    k = _keys(keys, n)
+    if n:
+        _filters_ext().noise(src, dst, sigma, k, bool(per_channel), threads)
+    return _restore_ndim(dst, out, squeeze)
+
+
+def gaussian_kernels(sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """1-D Gaussian kernels like ``cv2.getGaussianKernel`` with OpenCV's uint8 size rule.
+
+    Parameters
+    ----------
+    sigma : ndarray, float64, shape (N,)
+        >= 0; 0 gives the identity.
+
+    Returns
+    -------
+    kernels : ndarray, float32, shape (N, 2 * max(radius) + 1)
+        Normalised taps, zero-padded to a common length (centred on index ``radius``).
+    radius : ndarray, int64, shape (N,)
+        ``(round(6 sigma + 1) | 1) // 2``, as ``cv2.GaussianBlur(ksize=(0, 0))``.
+    """
+    sigma = np.asarray(sigma, np.float64)
+    size = np.floor(sigma * 6.0 + 1.0 + 0.5).astype(np.int64) | 1
+    radius = np.where(sigma > 0, size // 2, 0)
+    width = int(2 * radius.max() + 1) if len(radius) else 1
+    x = np.arange(width) - (width - 1) / 2
+    safe = np.where(sigma > 0, sigma, 1.0)
+    k = np.exp(-(x[None, :] ** 2) / (2.0 * safe[:, None] ** 2))
+    k = np.where(np.abs(x)[None, :] <= radius[:, None], k, 0.0)
+    k /= k.sum(axis=1, keepdims=True)
+    # Align every kernel to start at column 0: taps 0..2r of row i.
+    shift = (width - 1) // 2 - radius
+    rows = np.arange(len(radius))[:, None]
+    cols = np.minimum(np.arange(width)[None, :] + shift[:, None], width - 1)
+    aligned = np.where(np.arange(width)[None, :] <= 2 * radius[:, None], k[rows, cols], 0.0)
+    return np.ascontiguousarray(aligned, np.float32), np.ascontiguousarray(radius)
+
+
+def gaussian_blur(
+    images: np.ndarray,
+    sigma: float | ArrayLike,
+    *,
+    fill_mode: str = "mirror",
+    out: np.ndarray | None = None,
+    threads: int | None = None,
+) -> np.ndarray:
+    """Gaussian blur with a per-image sigma, like ``cv2.GaussianBlur(img, (0, 0), sigma)``.
+
+    Separable, computed in float32 and rounded once; the kernel has OpenCV's size for
+    uint8 images (``round(6 sigma + 1)``, made odd) and border ``fill_mode`` ("mirror" is
+    OpenCV's default ``BORDER_REFLECT_101``). OpenCV's uint8 path uses fixed-point
+    arithmetic: results agree within one grey level.
+
+    Parameters
+    ----------
+    images : ndarray, uint8, shape (N, H, W, C) or (N, H, W)
+    sigma : float or array_like, shape (N,)
+        Standard deviation in pixels, 0..1000 (0 leaves the image unchanged).
+    fill_mode : {"nearest", "reflect", "mirror", "wrap"}
+    out : ndarray, optional
+    threads : int, optional
+
+    Returns
+    -------
+    ndarray, uint8, same shape as ``images``
+    """
+    src, squeeze, fill, threads, dst = _filter_setup(images, out, fill_mode, threads)
+    n = src.shape[0]
+    sig = _per_image_values(sigma, n, "sigma", 0.0, 1000.0)
+    if n:
+        kernels, radius = gaussian_kernels(sig)
+        _filters_ext().separable(src, dst, kernels, radius, fill, threads)
+    return _restore_ndim(dst, out, squeeze)
+
+
+def filter3x3(
+    images: np.ndarray,
+    kernels: ArrayLike,
+    *,
+    fill_mode: str = "mirror",
+    out: np.ndarray | None = None,
+    threads: int | None = None,
+) -> np.ndarray:
+    """Correlate every image with its own 3x3 kernel, like ``cv2.filter2D``.
+
+    ``out[y, x] = sum_{dy, dx} K[dy + 1, dx + 1] * in[y + dy, x + dx]`` in float32, then
+    rounded and saturated to 0..255.
+
+    Parameters
+    ----------
+    images : ndarray, uint8, shape (N, H, W, C) or (N, H, W)
+    kernels : array_like, shape (N, 3, 3) or (3, 3)
+    fill_mode : {"nearest", "reflect", "mirror", "wrap"}
+        Border ("mirror" is OpenCV's default ``BORDER_REFLECT_101``).
+    out : ndarray, optional
+    threads : int, optional
+
+    Returns
+    -------
+    ndarray, uint8, same shape as ``images``
+    """
+    src, squeeze, fill, threads, dst = _filter_setup(images, out, fill_mode, threads)
+    n = src.shape[0]
+    k = _per_image(_float_array(kernels, "kernels"), n, (3, 3), "kernels", "3x3 kernels")
+    k = np.ascontiguousarray(np.broadcast_to(k, (n, 3, 3)).reshape(n, 9), np.float32)
+    if n:
+        _filters_ext().filter3x3(src, dst, k, fill, threads)
+    return _restore_ndim(dst, out, squeeze)
+
+
+def _batch_layout(images, layout: str, name: str = "images") -> tuple[np.ndarray, bool]:
+    """A 4-D uint8 or float32 batch (3-D uint8 is C = 1) and whether it is NCHW."""
+    if not isinstance(images, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(images).__name__}")
+    layout = _choice(layout, LAYOUTS, "layout")
+    if images.dtype == np.uint8:
+        if layout != "NHWC":
+            raise ValueError("uint8 batches are NHWC: pass layout='NHWC'")
+        if images.ndim == 3:
+            images = images[..., np.newaxis]
+    elif images.dtype != np.float32:
+        raise TypeError(f"{name} must have dtype uint8 or float32, got {images.dtype}")
+    if images.ndim != 4:
+        raise ValueError(f"{name} must be 4-D ({layout}), got shape {images.shape}")
+    return images, layout == "NCHW"
+
+
+def _clip_boxes(boxes, n: int, h: int, w: int) -> np.ndarray:
+    """(N, K, 4) int64 boxes (top, left, height, width) clipped to the image."""
+    b = _float_array(boxes, "boxes")
+    if b.ndim == 2:
+        b = b[:, np.newaxis]
+    if b.ndim != 3 or b.shape[0] != n or b.shape[2] != 4:
+        raise ValueError(f"boxes must have shape ({n}, 4) or ({n}, K, 4), got {b.shape}")
+    if not np.array_equal(b, np.round(b)):
+        raise ValueError("boxes must be whole pixels")
+    top, left = b[..., 0], b[..., 1]
+    bottom, right = top + np.maximum(b[..., 2], 0), left + np.maximum(b[..., 3], 0)
+    top, left = np.clip(top, 0, h), np.clip(left, 0, w)
+    bottom, right = np.clip(bottom, 0, h), np.clip(right, 0, w)
+    out = np.stack([top, left, np.maximum(bottom - top, 0), np.maximum(right - left, 0)], -1)
+    return np.ascontiguousarray(out.astype(np.int64))
+
+
+def erase(
+    images: np.ndarray,
+    boxes: ArrayLike,
+    value: float | Sequence[float] = 0,
+    *,
+    keys: int | ArrayLike | None = None,
+    layout: str = "NHWC",
+    inplace: bool = False,
+    threads: int | None = None,
+) -> np.ndarray:
+    """Fill rectangles of every image with a value or with random values.
+
+    Parameters
+    ----------
+    images : ndarray, uint8 (N, H, W, C) / (N, H, W), or float32 (N, H, W, C) / (N, C, H, W)
+    boxes : array_like, shape (N, 4) or (N, K, 4)
+        Whole-pixel ``(top, left, height, width)``; parts outside the image are ignored,
+        boxes with a size <= 0 erase nothing.
+    value : float or sequence of float
+        Fill value, one for all channels or one per channel (uint8: 0..255, rounded).
+    keys : int or array_like of int, shape (N,), optional
+        Fill with random values instead (uint8: uniform 0..255; float32: approximately
+        N(0, 1), torchvision's ``value="random"``), from per-image generator keys as in
+        :func:`gaussian_noise` (indexed by the NHWC position).
+    layout : {"NHWC", "NCHW"}
+        Layout of a float32 batch.
+    inplace : bool
+        Write into ``images`` (which must then be C-contiguous and writeable) and return
+        it; else work on a copy.
+    threads : int, optional
+
+    Returns
+    -------
+    ndarray
+        Same dtype and shape as ``images``.
+    """
+    squeeze = isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.ndim == 3
+    data, nchw = _batch_layout(images, layout)
+    threads = resolve_threads(threads)
+    n = data.shape[0]
+    c = data.shape[1] if nchw else data.shape[3]
+    h, w = (data.shape[2], data.shape[3]) if nchw else (data.shape[1], data.shape[2])
+    b = _clip_boxes(boxes, n, h, w)
+    v = _channel_values(value, c, "value", 0.0)
+    if data.dtype == np.uint8:
+        if np.any(v < 0) or np.any(v > 255):
+            raise ValueError(f"value must lie in 0..255 for uint8 images, got {value!r}")
+        v = np.rint(v)
+    v = np.ascontiguousarray(v, np.float32)
+    k = None if keys is None else _keys(keys, n)
+    if inplace:
+        if not data.flags.c_contiguous or not data.flags.writeable:
+            raise ValueError("inplace=True needs a C-contiguous, writeable array")
+        target = data
+    else:
+        target = np.array(data, order="C", copy=True)
+    if n:
+        _filters_ext().erase(target, nchw, b, v, k, threads)
+    return target[..., 0] if squeeze else target
+
+
+def mix(
+    images: np.ndarray,
+    partner: ArrayLike,
+    lam: float | ArrayLike | None = None,
+    boxes: ArrayLike | None = None,
+    *,
+    layout: str = "NHWC",
+    threads: int | None = None,
+) -> np.ndarray:
+    """Mix every image with a partner image of the same batch: MixUp or CutMix.
+
+    With ``lam``: ``out[i] = lam[i] * x[i] + (1 - lam[i]) * x[partner[i]]`` (uint8:
+    rounded). With ``boxes``: ``out[i] = x[i]`` with the box pasted from
+    ``x[partner[i]]``.
+
+    Parameters
+    ----------
+    images : ndarray, uint8 (N, H, W, C) / (N, H, W), or float32 (N, H, W, C) / (N, C, H, W)
+    partner : array_like of int, shape (N,)
+        Indices into the batch.
+    lam : float or array_like, shape (N,), optional
+        Weights of the images themselves, in [0, 1] (MixUp).
+    boxes : array_like, shape (N, 4), optional
+        Whole-pixel ``(top, left, height, width)`` (CutMix); exactly one of ``lam`` and
+        ``boxes`` is given.
+    layout : {"NHWC", "NCHW"}
+        Layout of a float32 batch.
+    threads : int, optional
+
+    Returns
+    -------
+    ndarray
+        A new C-contiguous array, same dtype and shape as ``images``.
+    """
+    squeeze = isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.ndim == 3
+    data, nchw = _batch_layout(images, layout)
+    data = np.ascontiguousarray(data)
+    threads = resolve_threads(threads)
+    n = data.shape[0]
+    h, w = (data.shape[2], data.shape[3]) if nchw else (data.shape[1], data.shape[2])
+    p = np.asarray(partner)
+    if p.dtype.kind not in "iu" or p.shape != (n,):
+        raise ValueError(f"partner must be ({n},) integers, got {p.dtype} {p.shape}")
+    if n and (p.min() < 0 or p.max() >= n):
+        raise ValueError(f"partner indices must lie in 0..{n - 1}")
+    p = np.ascontiguousarray(p, np.int64)
+    if (lam is None) == (boxes is None):
+        raise ValueError("give exactly one of lam (MixUp) and boxes (CutMix)")
+    weights = None if lam is None else np.ascontiguousarray(
+        _per_image_values(lam, n, "lam", 0.0, 1.0), np.float32)
+    b = None if boxes is None else np.ascontiguousarray(_clip_boxes(boxes, n, h, w)[:, 0])
+    dst = np.empty_like(data)
+    if n:
+        _filters_ext().mix(data, dst, nchw, p, weights, b, threads)
+    return dst[..., 0] if squeeze else dst

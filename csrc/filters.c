@@ -1,0 +1,281 @@
+/*
+ * Pixel filters and batch mixing (see filters.h). One task per image; every value is
+ * computed by the same code whichever thread runs it, so results do not depend on the
+ * thread count.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "border.h"
+#include "filters.h"
+#include "parallel.h"
+
+#define FA_INLINE static inline __attribute__((always_inline))
+
+/* ---- counter-based random values ------------------------------------------------- */
+
+#define FA_GOLDEN 0x9E3779B97F4A7C15ULL
+
+/* SplitMix64's output of draw `counter` (0-based) of the stream keyed by `key`: the same
+   numbers as fastaug.transforms.base.Random. */
+FA_INLINE uint64_t fa_draw(uint64_t key, uint64_t counter)
+{
+    uint64_t z = key + (counter + 1) * FA_GOLDEN;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* Approximately standard normal: the sum of four uniform 16-bit values, centred and
+   scaled to unit variance (Irwin-Hall, n = 4). */
+FA_INLINE float fa_normal(uint64_t bits)
+{
+    float s = (float)(bits & 0xFFFF) + (float)((bits >> 16) & 0xFFFF) +
+              (float)((bits >> 32) & 0xFFFF) + (float)(bits >> 48);
+    /* Each term is uniform on {0..65535}: mean 32767.5, variance (65536^2 - 1) / 12. */
+    return (s - 4.0f * 32767.5f) * (1.7320508f / 65536.0f);
+}
+
+FA_INLINE uint8_t fa_round_u8(float v)
+{
+    return (uint8_t)(fminf(fmaxf(v, 0.0f), 255.0f) + 0.5f);
+}
+
+/* ---- noise ----------------------------------------------------------------------- */
+
+static int noise_task(void *ctx, int64_t i)
+{
+    const fa_noise_args *a = ctx;
+    const fa_u8_io *io = &a->io;
+    const int64_t w = io->w, c = io->c;
+    const float std = (float)a->std[i];
+    const uint64_t key = a->keys[i];
+    for (int64_t y = 0; y < io->h; ++y) {
+        const uint8_t *s = io->src + i * io->src_image_stride + y * io->src_row_stride;
+        uint8_t *d = io->dst + (i * io->h + y) * w * c;
+        if (a->per_channel) {
+            const uint64_t base = (uint64_t)(y * w * c);
+            for (int64_t e = 0; e < w * c; ++e)
+                d[e] = fa_round_u8((float)s[e] + std * fa_normal(fa_draw(key, base + e)));
+        } else {
+            const uint64_t base = (uint64_t)(y * w);
+            for (int64_t x = 0; x < w; ++x) {
+                const float z = std * fa_normal(fa_draw(key, base + x));
+                for (int64_t ch = 0; ch < c; ++ch)
+                    d[x * c + ch] = fa_round_u8((float)s[x * c + ch] + z);
+            }
+        }
+    }
+    return 0;
+}
+
+void fa_noise(const fa_noise_args *args)
+{
+    fa_parallel(args->io.threads, args->io.n, noise_task, (void *)args);
+}
+
+/* ---- separable filter ------------------------------------------------------------ */
+
+static int separable_task(void *ctx, int64_t i)
+{
+    const fa_separable_args *a = ctx;
+    const fa_u8_io *io = &a->io;
+    const int64_t h = io->h, w = io->w, c = io->c, row = w * c;
+    const int64_t r = a->radius[i], taps = 2 * r + 1;
+    const float *k = a->kernels + i * a->kernel_stride;
+    float *tmp = malloc((size_t)(h * row) * sizeof(float));
+    float *padded = malloc((size_t)((w + 2 * r) * c) * sizeof(float));
+    float *acc = malloc((size_t)row * sizeof(float));
+    int64_t *idx = malloc((size_t)(w + 2 * r > h + 2 * r ? w + 2 * r : h + 2 * r) *
+                          sizeof(int64_t));
+    if (!tmp || !padded || !acc || !idx) {
+        free(tmp);
+        free(padded);
+        free(acc);
+        free(idx);
+        return -1;
+    }
+    /* Rows: pad each source row through the border map, then convolve along x. */
+    for (int64_t j = 0; j < w + 2 * r; ++j)
+        idx[j] = fa_border_index(j - r, w, a->fill);
+    for (int64_t y = 0; y < h; ++y) {
+        const uint8_t *s = io->src + i * io->src_image_stride + y * io->src_row_stride;
+        for (int64_t j = 0; j < w + 2 * r; ++j)
+            for (int64_t ch = 0; ch < c; ++ch)
+                padded[j * c + ch] = (float)s[idx[j] * c + ch];
+        float *t = tmp + y * row;
+        for (int64_t e = 0; e < row; ++e)
+            t[e] = 0.0f;
+        for (int64_t q = 0; q < taps; ++q) {
+            const float kq = k[q];
+            const float *p = padded + q * c;
+            for (int64_t e = 0; e < row; ++e)
+                t[e] += kq * p[e];
+        }
+    }
+    /* Columns: accumulate whole rows of the intermediate. */
+    for (int64_t j = 0; j < h + 2 * r; ++j)
+        idx[j] = fa_border_index(j - r, h, a->fill);
+    for (int64_t y = 0; y < h; ++y) {
+        for (int64_t e = 0; e < row; ++e)
+            acc[e] = 0.0f;
+        for (int64_t q = 0; q < taps; ++q) {
+            const float kq = k[q];
+            const float *t = tmp + idx[y + q] * row;
+            for (int64_t e = 0; e < row; ++e)
+                acc[e] += kq * t[e];
+        }
+        uint8_t *d = io->dst + (i * h + y) * row;
+        for (int64_t e = 0; e < row; ++e)
+            d[e] = fa_round_u8(acc[e]);
+    }
+    free(tmp);
+    free(padded);
+    free(acc);
+    free(idx);
+    return 0;
+}
+
+int fa_separable(const fa_separable_args *args)
+{
+    return fa_parallel(args->io.threads, args->io.n, separable_task, (void *)args);
+}
+
+/* ---- 3x3 filter ------------------------------------------------------------------ */
+
+static int filter3x3_task(void *ctx, int64_t i)
+{
+    const fa_filter3x3_args *a = ctx;
+    const fa_u8_io *io = &a->io;
+    const int64_t h = io->h, w = io->w, c = io->c, row = w * c;
+    const float *k = a->kernels + i * 9;
+    float *rows = malloc((size_t)(3 * (w + 2) * c) * sizeof(float));
+    float *acc = malloc((size_t)row * sizeof(float));
+    int64_t *xidx = malloc((size_t)(w + 2) * sizeof(int64_t));
+    if (!rows || !acc || !xidx) {
+        free(rows);
+        free(acc);
+        free(xidx);
+        return -1;
+    }
+    for (int64_t j = 0; j < w + 2; ++j)
+        xidx[j] = fa_border_index(j - 1, w, a->fill);
+    for (int64_t y = 0; y < h; ++y) {
+        for (int64_t dy = 0; dy < 3; ++dy) {
+            const int64_t sy = fa_border_index(y + dy - 1, h, a->fill);
+            const uint8_t *s = io->src + i * io->src_image_stride + sy * io->src_row_stride;
+            float *p = rows + dy * (w + 2) * c;
+            for (int64_t j = 0; j < w + 2; ++j)
+                for (int64_t ch = 0; ch < c; ++ch)
+                    p[j * c + ch] = (float)s[xidx[j] * c + ch];
+        }
+        for (int64_t e = 0; e < row; ++e)
+            acc[e] = 0.0f;
+        for (int64_t dy = 0; dy < 3; ++dy)
+            for (int64_t dx = 0; dx < 3; ++dx) {
+                const float kq = k[dy * 3 + dx];
+                const float *p = rows + dy * (w + 2) * c + dx * c;
+                for (int64_t e = 0; e < row; ++e)
+                    acc[e] += kq * p[e];
+            }
+        uint8_t *d = io->dst + (i * h + y) * row;
+        for (int64_t e = 0; e < row; ++e)
+            d[e] = fa_round_u8(acc[e]);
+    }
+    free(rows);
+    free(acc);
+    free(xidx);
+    return 0;
+}
+
+int fa_filter3x3(const fa_filter3x3_args *args)
+{
+    return fa_parallel(args->io.threads, args->io.n, filter3x3_task, (void *)args);
+}
+
+/* ---- erasing --------------------------------------------------------------------- */
+
+static int erase_task(void *ctx, int64_t i)
+{
+    const fa_erase_args *a = ctx;
+    const int64_t h = a->h, w = a->w, c = a->c;
+    const uint64_t key = a->random ? a->keys[i] : 0;
+    for (int64_t b = 0; b < a->k; ++b) {
+        const int64_t *box = a->boxes + (i * a->k + b) * 4;
+        const int64_t top = box[0], left = box[1], bh = box[2], bw = box[3];
+        for (int64_t y = top; y < top + bh; ++y)
+            for (int64_t x = left; x < left + bw; ++x)
+                for (int64_t ch = 0; ch < c; ++ch) {
+                    /* Random values are indexed by the NHWC position: same for any layout. */
+                    const uint64_t counter = (uint64_t)((y * w + x) * c + ch);
+                    if (!a->is_float) {
+                        uint8_t *d = (uint8_t *)a->data + ((i * h + y) * w + x) * c + ch;
+                        *d = a->random ? (uint8_t)(fa_draw(key, counter) >> 56)
+                                       : (uint8_t)a->value[ch];
+                    } else {
+                        const int64_t off = a->nchw ? ((i * c + ch) * h + y) * w + x
+                                                    : ((i * h + y) * w + x) * c + ch;
+                        float *d = (float *)a->data + off;
+                        *d = a->random ? fa_normal(fa_draw(key, counter)) : a->value[ch];
+                    }
+                }
+    }
+    return 0;
+}
+
+void fa_erase(const fa_erase_args *args)
+{
+    fa_parallel(args->threads, args->n, erase_task, (void *)args);
+}
+
+/* ---- mixing ---------------------------------------------------------------------- */
+
+static int mix_task(void *ctx, int64_t i)
+{
+    const fa_mix_args *a = ctx;
+    const int64_t h = a->h, w = a->w, c = a->c, size = h * w * c;
+    const int64_t esize = a->is_float ? 4 : 1;
+    const int64_t j = a->partner[i];
+    const char *si = (const char *)a->src + i * size * esize;
+    const char *sj = (const char *)a->src + j * size * esize;
+    char *d = (char *)a->dst + i * size * esize;
+    if (a->boxes == NULL) {
+        const float lam = a->lam[i], rest = 1.0f - lam;
+        if (a->is_float) {
+            const float *x = (const float *)si, *y = (const float *)sj;
+            float *o = (float *)d;
+            for (int64_t e = 0; e < size; ++e)
+                o[e] = lam * x[e] + rest * y[e];
+        } else {
+            const uint8_t *x = (const uint8_t *)si, *y = (const uint8_t *)sj;
+            uint8_t *o = (uint8_t *)d;
+            for (int64_t e = 0; e < size; ++e)
+                o[e] = fa_round_u8(lam * (float)x[e] + rest * (float)y[e]);
+        }
+        return 0;
+    }
+    memcpy(d, si, (size_t)(size * esize));
+    const int64_t *box = a->boxes + i * 4;
+    const int64_t top = box[0], left = box[1], bh = box[2], bw = box[3];
+    if (bh <= 0 || bw <= 0)
+        return 0;
+    if (a->nchw) {
+        for (int64_t ch = 0; ch < c; ++ch)
+            for (int64_t y = top; y < top + bh; ++y) {
+                const int64_t off = ((ch * h + y) * w + left) * esize;
+                memcpy(d + off, sj + off, (size_t)(bw * esize));
+            }
+    } else {
+        for (int64_t y = top; y < top + bh; ++y) {
+            const int64_t off = ((y * w + left) * c) * esize;
+            memcpy(d + off, sj + off, (size_t)(bw * c * esize));
+        }
+    }
+    return 0;
+}
+
+void fa_mix(const fa_mix_args *args)
+{
+    fa_parallel(args->threads, args->n, mix_task, (void *)args);
+}
