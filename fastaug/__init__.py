@@ -7,6 +7,7 @@ operations and the conventions every part of the package follows, and
 from . import ops
 from ._threads import get_num_threads, set_num_threads
 from .compose import Compose
+from .keras import ImageDataGenerator
 from .transforms import (
     Affine,
     Brightness,
@@ -55,6 +56,7 @@ __all__ = [
     "Grayscale",
     "HorizontalFlip",
     "Hue",
+    "ImageDataGenerator",
     "MixUp",
     "Normalize",
     "RandomCrop",
