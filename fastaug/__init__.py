@@ -8,6 +8,7 @@ from . import ops
 from ._threads import get_num_threads, set_num_threads
 from .compose import Compose
 from .keras import ImageDataGenerator
+from .loader import ImageFolder, Loader, Prefetcher, prefetch
 from .transforms import (
     Affine,
     Brightness,
@@ -57,6 +58,9 @@ __all__ = [
     "HorizontalFlip",
     "Hue",
     "ImageDataGenerator",
+    "ImageFolder",
+    "Loader",
+    "Prefetcher",
     "MixUp",
     "Normalize",
     "RandomCrop",
@@ -71,6 +75,7 @@ __all__ = [
     "Transform",
     "VerticalFlip",
     "get_num_threads",
+    "prefetch",
     "ops",
     "set_num_threads",
     "__version__",
