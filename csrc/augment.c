@@ -125,6 +125,8 @@ typedef struct {
 #if FA_SSE2
     pix col[4], bias; /* colour matrix columns and offsets, lanes = output channels */
     pix scale, offset;
+    /* The same numbers splatted, for four pixels of one channel at a time. */
+    pix coef[4][4], bias1[4], scale1[4], offset1[4];
 #endif
     int color;
 } finish_consts;
@@ -147,6 +149,13 @@ static void finish_init(const image_ctx *ic, int C, finish_consts *k)
         k->bias = _mm_loadu_ps(bias);
         k->scale = _mm_loadu_ps(a->scale);
         k->offset = _mm_loadu_ps(a->offset);
+        for (int c = 0; c < 4; ++c) {
+            for (int j = 0; j < 4; ++j)
+                k->coef[c][j] = _mm_set1_ps(col[j][c]);
+            k->bias1[c] = _mm_set1_ps(bias[c]);
+            k->scale1[c] = _mm_set1_ps(a->scale[c]);
+            k->offset1[c] = _mm_set1_ps(a->offset[c]);
+        }
     }
 #else
     (void)C;
@@ -287,6 +296,33 @@ FA_INLINE int finish_flat(const image_ctx *ic, int C, const float *v, int64_t y)
     return 1;
 }
 
+#if FA_SSE2
+/* Colour into float NCHW, four pixels of one channel per vector: per lane the same
+   operations as color_pix and store_pix, so the same values; returns the pixels done. */
+FA_INLINE int64_t finish_color_planar(const image_ctx *ic, int C, const finish_consts *k,
+                                      const float *v, int64_t y)
+{
+    const fa_augment_args *a = ic->a;
+    const int64_t ow = a->ow, plane = a->oh * ow;
+    float *d = ic->dstf + y * ow;
+    int64_t x = 0;
+    for (; x + 4 <= ow; x += 4) {
+        const float *p = v + x * C;
+        pix in[4];
+        for (int j = 0; j < C; ++j)
+            in[j] = _mm_setr_ps(p[j], p[C + j], p[2 * C + j], p[3 * C + j]);
+        for (int c = 0; c < C; ++c) {
+            pix acc = _mm_add_ps(k->bias1[c], _mm_mul_ps(k->coef[c][0], in[0]));
+            for (int j = 1; j < C; ++j)
+                acc = _mm_add_ps(acc, _mm_mul_ps(k->coef[c][j], in[j]));
+            const pix o = saturate_pix(acc);
+            _mm_storeu_ps(d + c * plane + x, _mm_add_ps(_mm_mul_ps(o, k->scale1[c]), k->offset1[c]));
+        }
+    }
+    return x;
+}
+#endif
+
 /* v: the row's pixels as OW * C interleaved floats (+4 floats of padding). */
 FA_INLINE void finish_row(const image_ctx *ic, int C, const finish_consts *k,
                           const float *v, int64_t y)
@@ -296,7 +332,10 @@ FA_INLINE void finish_row(const image_ctx *ic, int C, const finish_consts *k,
         return;
 #if FA_SSE2
     if (C > 1) {
-        for (int64_t x = 0; x < ow; ++x) {
+        int64_t x = 0;
+        if (k->color && ic->a->output == FA_OUT_F32_NCHW)
+            x = finish_color_planar(ic, C, k, v, y);
+        for (; x < ow; ++x) {
             pix o = pix_loadf(v + x * C);
             if (k->color)
                 o = saturate_pix(color_pix(k, C, o));

@@ -812,3 +812,17 @@ def test_empty_batch():
     out = ops.augment(images, m, size=(4, 5), dtype="float32", layout="NCHW")
     assert out.shape == (0, 3, 4, 5) and out.dtype == np.float32
     assert ops.warp_affine(images[..., 0], np.eye(2, 3)).shape == (0, 6, 7)
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+@pytest.mark.parametrize("width", [13, 16])
+def test_augment_layouts_agree_bit_for_bit(rng, channels, width):
+    """NCHW output (finished four pixels per vector) equals NHWC (pixel by pixel)."""
+    images = photo_batch(3, 11, width, channels)
+    matrices = random_affines(rng, 3, 11, width)
+    colors = rng.uniform(-0.5, 1.5, (3, channels, channels + 1))
+    colors[..., -1] = rng.uniform(-40, 40, (3, channels))
+    kwargs = dict(mean=0.4, std=0.25, dtype="float32")
+    nhwc = ops.augment(images, matrices, colors, **kwargs)
+    nchw = ops.augment(images, matrices, colors, layout="NCHW", **kwargs)
+    np.testing.assert_array_equal(nchw, nhwc.transpose(0, 3, 1, 2))
