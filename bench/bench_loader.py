@@ -1,6 +1,6 @@
 """Loader benchmarks: overlap with a simulated training step, and throughput vs a direct loop.
 
-Run: cd /work/main && PYTHONPATH=. /work/venv/bin/python /tmp/fastaug_bench/bench_loader.py
+Run from the repository root: PYTHONPATH=. python bench/bench_loader.py [--files]
 """
 from __future__ import annotations
 
