@@ -419,7 +419,7 @@ def test_garbage_collection_stops_threads():
     assert no_threads_left()
 
 
-def test_interpreter_exit_stops_threads():
+def test_interpreter_exit_stops_threads(tmp_path):
     code = textwrap.dedent("""
         import atexit, threading, time
 
@@ -452,8 +452,9 @@ def test_interpreter_exit_stops_threads():
     """)
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(fastaug.__file__)))
     t0 = time.monotonic()
+    # Run outside the checkout so that the installed package is the one imported.
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=TIMEOUT, env=env)
+                          timeout=TIMEOUT, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "started" in proc.stdout and proc.stderr == ""
     assert "left: []" in proc.stdout
