@@ -297,26 +297,58 @@ FA_INLINE int finish_flat(const image_ctx *ic, int C, const float *v, int64_t y)
 }
 
 #if FA_SSE2
-/* Colour into float NCHW, four pixels of one channel per vector: per lane the same
-   operations as color_pix and store_pix, so the same values; returns the pixels done. */
+/* Colour for four pixels at a time, one channel per vector (planes), then back to
+   pixels for interleaved outputs. Per lane these are the operations of color_pix,
+   saturate_pix and store_pix, so the values are the same; returns the pixels done. */
 FA_INLINE int64_t finish_color_planar(const image_ctx *ic, int C, const finish_consts *k,
                                       const float *v, int64_t y)
 {
     const fa_augment_args *a = ic->a;
     const int64_t ow = a->ow, plane = a->oh * ow;
-    float *d = ic->dstf + y * ow;
     int64_t x = 0;
     for (; x + 4 <= ow; x += 4) {
         const float *p = v + x * C;
-        pix in[4];
+        pix in[4], o[4];
         for (int j = 0; j < C; ++j)
             in[j] = _mm_setr_ps(p[j], p[C + j], p[2 * C + j], p[3 * C + j]);
         for (int c = 0; c < C; ++c) {
             pix acc = _mm_add_ps(k->bias1[c], _mm_mul_ps(k->coef[c][0], in[0]));
             for (int j = 1; j < C; ++j)
                 acc = _mm_add_ps(acc, _mm_mul_ps(k->coef[c][j], in[j]));
-            const pix o = saturate_pix(acc);
-            _mm_storeu_ps(d + c * plane + x, _mm_add_ps(_mm_mul_ps(o, k->scale1[c]), k->offset1[c]));
+            o[c] = saturate_pix(acc);
+        }
+        if (a->output == FA_OUT_F32_NCHW) {
+            float *d = ic->dstf + y * ow + x;
+            for (int c = 0; c < C; ++c)
+                _mm_storeu_ps(d + c * plane, _mm_add_ps(_mm_mul_ps(o[c], k->scale1[c]), k->offset1[c]));
+            continue;
+        }
+        if (C == 3)
+            o[3] = _mm_setzero_ps();
+        _MM_TRANSPOSE4_PS(o[0], o[1], o[2], o[3]); /* o[i] is now pixel x + i */
+        if (a->output == FA_OUT_U8_NHWC) {
+            __m128i q[4];
+            for (int i = 0; i < 4; ++i)
+                q[i] = _mm_cvttps_epi32(
+                    _mm_add_ps(_mm_min_ps(o[i], pix_splat(255.0f)), pix_splat(0.5f)));
+            const __m128i bytes = _mm_packus_epi16(_mm_packs_epi32(q[0], q[1]),
+                                                   _mm_packs_epi32(q[2], q[3]));
+            uint8_t *d = ic->dst8 + (y * ow + x) * C;
+            if (C == 4) {
+                _mm_storeu_si128((__m128i *)d, bytes);
+            } else {
+                uint8_t t[16];
+                _mm_storeu_si128((__m128i *)t, bytes);
+                for (int i = 0; i < 4; ++i)
+                    memcpy(d + 3 * i, t + 4 * i, 3);
+            }
+        } else {
+            float *d = ic->dstf + (y * ow + x) * C;
+            for (int i = 0; i < 4; ++i) {
+                float t[4];
+                _mm_storeu_ps(t, _mm_add_ps(_mm_mul_ps(o[i], k->scale), k->offset));
+                memcpy(d + i * C, t, (size_t)C * sizeof(float));
+            }
         }
     }
     return x;
@@ -333,7 +365,7 @@ FA_INLINE void finish_row(const image_ctx *ic, int C, const finish_consts *k,
 #if FA_SSE2
     if (C > 1) {
         int64_t x = 0;
-        if (k->color && ic->a->output == FA_OUT_F32_NCHW)
+        if (k->color)
             x = finish_color_planar(ic, C, k, v, y);
         for (; x < ow; ++x) {
             pix o = pix_loadf(v + x * C);
@@ -619,34 +651,6 @@ FA_INLINE void copy_row(const image_ctx *ic, int C, const axis_table *tx, int64_
             memcpy(d + x * C, row + tx->i0[x] * C, (size_t)C);
 }
 
-#if FA_SSE2
-/* A row of whole source pixels (every fraction zero) through a colour matrix, straight
-   from the bytes. The products col_j * v come from per-image tables: the same float32
-   products, summed in the same order as color_pix, so the results are identical. */
-FA_INLINE void finish_exact_row(const image_ctx *ic, int C, const finish_consts *k,
-                                const pix *table, const axis_table *tx, int64_t yi, int64_t y)
-{
-    const fa_augment_args *a = ic->a;
-    const uint8_t *row = ic->src + yi * a->src_row_stride;
-    for (int64_t x = 0; x < a->ow; ++x) {
-        const uint8_t *p = (yi < 0 || tx->i0[x] < 0) ? a->cval : row + tx->i0[x] * C;
-        pix acc = _mm_add_ps(k->bias, table[p[0]]);
-        acc = _mm_add_ps(acc, table[256 + p[1]]);
-        acc = _mm_add_ps(acc, table[512 + p[2]]);
-        if (C == 4)
-            acc = _mm_add_ps(acc, table[768 + p[3]]);
-        store_pix(ic, C, k, saturate_pix(acc), y, x);
-    }
-}
-
-/* table[j * 256 + v] = column j of the colour matrix times v. */
-static void build_color_table(const finish_consts *k, int C, pix *table)
-{
-    for (int j = 0; j < C; ++j)
-        for (int v = 0; v < 256; ++v)
-            table[j * 256 + v] = _mm_mul_ps(k->col[j], pix_splat((float)v));
-}
-#endif
 
 FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t y0,
                                 int64_t y1)
@@ -666,17 +670,6 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
     const int direct = !ic->color && a->output == FA_OUT_U8_NHWC && tx.exact;
     finish_consts k;
     finish_init(ic, C, &k);
-#if FA_SSE2
-    pix *table = NULL;
-    if (C > 1 && tx.exact && ic->color) {
-        table = malloc(4 * 256 * sizeof(pix));
-        if (!table) {
-            free(mem);
-            return -1;
-        }
-        build_color_table(&k, C, table);
-    }
-#endif
     /* Slot 0 holds source row ya interpolated along x, slot 1 row yb. */
     float *cache[2] = {ic->work, ic->work + ic->work_row};
     int64_t cached[2] = {INT64_MIN, INT64_MIN};
@@ -691,12 +684,6 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
             copy_row(ic, C, &tx, ya, y);
             continue;
         }
-#if FA_SSE2
-        if (C > 1 && ty.exact && tx.exact && ic->color) {
-            finish_exact_row(ic, C, &k, table, &tx, ya, y);
-            continue;
-        }
-#endif
         /* Moving down a row, the old yb is usually the new ya. */
         if (cached[0] != ya && cached[1] == ya) {
             float *tmp = cache[0];
@@ -722,9 +709,6 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
             v[j] = lerp(t[j], b[j], fy);
         finish_row(ic, C, &k, v, y);
     }
-#if FA_SSE2
-    free(table);
-#endif
     free(mem);
     return 0;
 }

@@ -826,3 +826,24 @@ def test_augment_layouts_agree_bit_for_bit(rng, channels, width):
     nhwc = ops.augment(images, matrices, colors, **kwargs)
     nchw = ops.augment(images, matrices, colors, layout="NCHW", **kwargs)
     np.testing.assert_array_equal(nchw, nhwc.transpose(0, 3, 1, 2))
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+@pytest.mark.parametrize("dtype, layout", [("uint8", "NHWC"), ("float32", "NHWC"),
+                                           ("float32", "NCHW")])
+def test_augment_colour_paths_agree_bit_for_bit(rng, channels, dtype, layout):
+    """Column 12 is finished pixel by pixel in a 13-wide output and four pixels at a time
+    in a 16-wide one: the values must be identical."""
+    images = photo_batch(3, 11, 17, channels)
+    matrices = random_affines(rng, 3, 11, 17)
+    colors = rng.uniform(-0.5, 1.5, (3, channels, channels + 1))
+    colors[..., -1] = rng.uniform(-40, 40, (3, channels))
+    kwargs = dict(dtype=dtype, layout=layout)
+    if dtype == "float32":
+        kwargs.update(mean=0.4, std=0.25)
+    narrow = ops.augment(images, matrices, colors, (11, 13), **kwargs)
+    wide = ops.augment(images, matrices, colors, (11, 16), **kwargs)
+    if layout == "NCHW":
+        np.testing.assert_array_equal(narrow, wide[..., :13])
+    else:
+        np.testing.assert_array_equal(narrow, wide[:, :, :13])
