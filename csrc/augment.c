@@ -11,9 +11,11 @@
  * A row that is a pure copy of source pixels (integer shifts and flips, nearest) with
  * no colour and uint8 output skips both and is copied directly.
  *
- * Pixels of 3 or 4 channels are processed as one 4-lane SSE vector (x86-64's baseline),
- * one channel per lane; for C = 3 the fourth lane carries a neighbour's value that is
- * never stored. Lane-wise vector arithmetic rounds exactly like scalar float32
+ * Sampling handles a pixel of 3 or 4 channels as one 4-lane SSE vector (x86-64's
+ * baseline), one channel per lane (for C = 3 the fourth lane carries a neighbour's value
+ * that is never stored), after a first pass over the row has computed every pixel's
+ * source coordinates two at a time. Finishing with a colour matrix works on four pixels
+ * of one channel per vector. Lane-wise vector arithmetic rounds exactly like scalar float32
  * arithmetic, and every path evaluates a pixel with the same operations in the same
  * order (lerp = a + t * (b - a); colour = ((bias + m0 v0) + m1 v1) + m2 v2), so the
  * fast paths are bit-identical to the general one. The build uses -ffp-contract=off
