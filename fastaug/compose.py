@@ -60,7 +60,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import ops
+from . import ops, targets
 from ._threads import _check_threads
 from .transforms.base import Random, Transform, from_config, sample_keys
 from .transforms.color import contrast_matrix, gray_weights, identity
@@ -459,7 +459,11 @@ class Compose:
     # ---- applying -----------------------------------------------------------------
 
     def __call__(self, images: Images, labels: Sequence | np.ndarray | None = None,
-                 indices: Sequence[int] | np.ndarray | None = None):
+                 indices: Sequence[int] | np.ndarray | None = None, *, masks: Any = None,
+                 boxes: Any = None, keypoints: Any = None, box_format: str = "xyxy",
+                 min_area: float = 0.0, min_visibility: float = 0.0,
+                 remove_invisible: bool = True, flip_index: Sequence[int] | None = None,
+                 mask_fill: int = 0):
         """Augment a batch with freshly sampled parameters.
 
         Parameters
@@ -470,12 +474,18 @@ class Compose:
             Returned alongside (mixed by ``MixUp``/``CutMix``).
         indices : array_like of int, shape (N,), optional
             Global sample indices (for loaders); default the running counter.
+        masks, boxes, keypoints : optional
+            Targets moved with the images (see :mod:`fastaug.targets`); with ``boxes``,
+            ``labels`` are per-box labels dropped with their boxes.
+        box_format, min_area, min_visibility, remove_invisible, flip_index, mask_fill
+            Target options (:class:`fastaug.targets.TargetOptions`).
 
         Returns
         -------
-        ndarray or (ndarray, ndarray)
+        ndarray or (ndarray, ndarray) or dict
             uint8 ``(N, OH, OW, C)`` or the output transform's float32 batch; with
-            ``labels``, the pair ``(images, labels)``.
+            ``labels``, the pair ``(images, labels)``; with any target, a dict with
+            ``images`` and each target key passed.
         """
         batch, _ = _as_batch(images)
         sizes, channels = _shape_of(batch)
@@ -483,9 +493,16 @@ class Compose:
             raise ValueError(f"labels has {len(labels)} entries for {len(batch)} images")
         params = self._sample(self._indices(len(batch), indices), sizes, channels, self._epoch,
                               _size_hint(batch))
-        return self.apply(images, params, labels)
+        return self.apply(images, params, labels, masks=masks, boxes=boxes,
+                          keypoints=keypoints, box_format=box_format, min_area=min_area,
+                          min_visibility=min_visibility, remove_invisible=remove_invisible,
+                          flip_index=flip_index, mask_fill=mask_fill)
 
-    def apply(self, images: Images, params: dict, labels: Sequence | np.ndarray | None = None):
+    def apply(self, images: Images, params: dict, labels: Sequence | np.ndarray | None = None,
+              *, masks: Any = None, boxes: Any = None, keypoints: Any = None,
+              box_format: str = "xyxy", min_area: float = 0.0, min_visibility: float = 0.0,
+              remove_invisible: bool = True, flip_index: Sequence[int] | None = None,
+              mask_fill: int = 0):
         """Apply sampled parameters: deterministic, the same params give the same output.
 
         Parameters
@@ -495,12 +512,26 @@ class Compose:
         params : dict
             From :meth:`sample`.
         labels : array_like, shape (N, ...), optional
+        masks, boxes, keypoints : optional
+            As :meth:`__call__`; so are the target options (``box_format``, ...).
 
         Returns
         -------
-        ndarray or (ndarray, ndarray)
+        ndarray or (ndarray, ndarray) or dict
             As :meth:`__call__`.
         """
+        # ---- targets (fastaug.targets does the maths) ----
+        if masks is not None or boxes is not None or keypoints is not None:
+            # Images first: that call checks the params against the images.
+            out = self.apply(images, params, None if boxes is not None else labels)
+            moved = targets.apply_targets(
+                params, lambda x, inv, sizes, clamp, kwargs: self._augment(
+                    x, inv, None, sizes, clamp, kwargs),
+                masks=masks, boxes=boxes, keypoints=keypoints, labels=labels,
+                box_format=box_format, min_area=min_area, min_visibility=min_visibility,
+                remove_invisible=remove_invisible, flip_index=flip_index, mask_fill=mask_fill)
+            return {"images": out[0] if isinstance(out, tuple) else out, **moved}
+        # ---- end targets ----
         x, squeeze = _as_batch(images)
         sizes, channels = _shape_of(x)
         n = len(x)
