@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import gc
 import json
 import os
 import platform
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
@@ -35,65 +33,16 @@ import workloads  # noqa: E402
 from adapters import copyto_adapter, fastaug_adapter, opencv_adapter, opencv_variants  # noqa: E402
 from workloads import Workload, make_workload  # noqa: E402
 
+from fastaug.bench.timing import OtherLoad, measure  # noqa: E402
+from fastaug.bench.timing import cpu_model as _cpu_model  # noqa: E402
+from fastaug.bench.timing import cpus as _cpus  # noqa: E402
+from fastaug.bench.timing import loadavg as _loadavg  # noqa: E402
+from fastaug.bench.timing import stats as _stats  # noqa: E402
+
 try:
     import cv2
 except ImportError:
     cv2 = None
-
-
-# ---- timing -------------------------------------------------------------------------
-
-
-def _stats(times: list[float]) -> dict:
-    t = np.asarray(times) * 1e3
-    q1, med, q3 = np.percentile(t, [25, 50, 75])
-    return {"median_ms": float(med), "min_ms": float(t.min()), "max_ms": float(t.max()),
-            "q1_ms": float(q1), "q3_ms": float(q3), "runs_ms": [float(x) for x in t]}
-
-
-def measure(fns: dict[str, Callable[[], object]], repeat: int, min_warmup: int = 2,
-            warmup_seconds: float = 0.3) -> tuple[dict, dict]:
-    """Time each callable ``repeat`` times, interleaved, after a warm-up.
-
-    Parameters
-    ----------
-    fns : dict of name -> callable
-        Zero-argument callables doing one batch each.
-    repeat : int
-        Timed runs per callable.
-    min_warmup : int
-        Untimed runs per callable before timing (more until ``warmup_seconds`` pass):
-        page faults, caches, branch predictors and CPU clocks settle.
-    warmup_seconds : float
-
-    Returns
-    -------
-    wall, cpu : dict of name -> list of float
-        Wall-clock and process CPU seconds per run; CPU / wall is the number of cores
-        a run kept busy, whatever else the machine was doing.
-    """
-    names = list(fns)
-    start, rounds = time.perf_counter(), 0
-    while rounds < min_warmup or (time.perf_counter() - start < warmup_seconds and rounds < 20):
-        for name in names:
-            fns[name]()
-        rounds += 1
-    times = {name: [] for name in names}
-    cpu = {name: [] for name in names}
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # no collector pauses inside a timed run
-    try:
-        for r in range(repeat):
-            # Rotate the order so no callable always runs right after the same one.
-            for name in names[r % len(names):] + names[:r % len(names)]:
-                c0, t0 = time.process_time(), time.perf_counter()
-                fns[name]()
-                times[name].append(time.perf_counter() - t0)
-                cpu[name].append(time.process_time() - c0)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    return times, cpu
 
 
 def _agreement(a: np.ndarray, b: np.ndarray) -> dict:
@@ -126,13 +75,6 @@ class Group:
     checks: tuple = ()  # (subject, reference) pairs whose outputs must agree
     info: dict | None = None  # extra facts for the JSON
     close: Callable[[], None] | None = None  # releases what the callables hold
-
-
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def _pick_opencv_variant(work: Workload, repeat: int) -> tuple[str | None, dict]:
@@ -268,17 +210,6 @@ def group_builders(batch: int, size: int, repeat: int, seed: int = 0,
 # ---- environment --------------------------------------------------------------------
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _git_commit() -> str | None:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
@@ -318,49 +249,6 @@ def environment() -> dict:
         "images": workloads.photo_source(),
         "loadavg_before": _loadavg(),
     }
-
-
-def _loadavg() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except (OSError, AttributeError):
-        return None
-
-
-def _machine_busy_seconds() -> float | None:
-    """CPU seconds used by every process since boot (Linux ``/proc/stat``), else None."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:9]]
-        tick = os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, AttributeError):
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
-    # Steal is time the hypervisor gave to other guests: just as lost to us.
-    return (user + nice + system + irq + softirq + steal) / tick
-
-
-class OtherLoad:
-    """Average number of CPUs that *other* processes kept busy during a ``with`` block.
-
-    Machine-wide busy time minus this process's CPU time, over the wall time; ``value``
-    is None where ``/proc/stat`` is missing. Other processes skew every timing, the
-    thread-scaling rows most, so the report shows it.
-    """
-
-    def __enter__(self):
-        self.value = None
-        self._busy, self._own = _machine_busy_seconds(), time.process_time()
-        self._wall = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        busy = _machine_busy_seconds()
-        wall = time.perf_counter() - self._wall
-        if busy is not None and self._busy is not None and wall > 0:
-            own = time.process_time() - self._own
-            self.value = max(0.0, (busy - self._busy - own) / wall)
-        return False
 
 
 # ---- report -------------------------------------------------------------------------
