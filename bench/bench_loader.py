@@ -1,6 +1,8 @@
 """Loader benchmarks: overlap with a simulated training step, and throughput vs a direct loop.
 
 Run from the repository root: PYTHONPATH=. python bench/bench_loader.py [--files]
+(--files: a folder of 2,000 JPEG files, fastaug.Loader vs torchvision ImageFolder +
+DataLoader when torchvision is importable; see --help with --files)
 """
 from __future__ import annotations
 
@@ -147,41 +149,192 @@ if __name__ == "__main__" and "--files" not in __import__("sys").argv:
     main()
 
 
-def files(root, n=400, bs=32, workers=2):
-    """JPEG folder (500x375 from skimage photos) decoded + Compose to 224: workers vs none."""
+# ---- --files: a JPEG folder, fastaug.Loader vs torchvision ImageFolder + DataLoader ----
+
+#: scikit-image sample pictures that ship with the package (no download).
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field",
+          "immunohistochemistry", "retina", "colorwheel", "camera", "coins", "moon",
+          "clock", "brick", "grass", "gravel")
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def make_jpegs(root, n=2000, classes=10, size=(500, 375), seed=0):
+    """``n`` JPEG files (quality 90) of ``size`` (width, height) in ``classes`` subfolders.
+
+    Each is a random crop (35-100% of the side, about 4:3), resize, optional flip and
+    brightness/contrast/tint change of a scikit-image sample picture, so that file sizes
+    and decode times are like photos rather than flat or noise images. Existing files
+    are kept.
+    """
     import os
 
     import cv2
     import skimage.data
 
-    if not os.path.isdir(root):
-        photos = [skimage.data.astronaut(), skimage.data.chelsea(), skimage.data.coffee(),
-                  skimage.data.rocket()]
-        rng = np.random.default_rng(0)
-        for k in range(n):
-            p = photos[k % len(photos)]
-            h, w = p.shape[:2]
-            y0, x0 = rng.integers(0, h // 4), rng.integers(0, w // 4)
-            img = cv2.resize(p[y0:y0 + 3 * h // 4, x0:x0 + 3 * w // 4], (500, 375))
-            d = os.path.join(root, f"c{k % 4}")
-            os.makedirs(d, exist_ok=True)
-            cv2.imwrite(os.path.join(d, f"{k}.jpg"), img[:, :, ::-1],
-                        [cv2.IMWRITE_JPEG_QUALITY, 90])
-    ds = fastaug.ImageFolder(root) if hasattr(fastaug, "ImageFolder") else None
-    from fastaug.loader import ImageFolder
-    ds = ds or ImageFolder(root)
+    photos = []
+    for name in PHOTOS:
+        p = np.asarray(getattr(skimage.data, name)())
+        if p.ndim == 2:
+            p = np.repeat(p[:, :, None], 3, axis=2)
+        photos.append(np.ascontiguousarray(p[:, :, :3]))
+    rng = np.random.default_rng(seed)
+    w_out, h_out = size
+    for k in range(n):
+        d = os.path.join(root, f"n{k % classes:08d}")
+        path = os.path.join(d, f"img_{k:05d}.jpg")
+        # Draw every parameter first: file k is the same whichever files exist.
+        p = photos[rng.integers(len(photos))]
+        h, w = p.shape[:2]
+        s = rng.uniform(0.35, 1.0)
+        ch = int(min(h, w * h_out / w_out) * s)
+        cw = min(w, int(ch * w_out / h_out * rng.uniform(0.9, 1.1)))
+        y0, x0 = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+        flip = rng.random() < 0.5
+        gain = rng.uniform(0.7, 1.3) * rng.uniform(0.85, 1.15, 3)
+        contrast = rng.uniform(0.8, 1.2)
+        if os.path.exists(path):
+            continue
+        img = cv2.resize(p[y0:y0 + ch, x0:x0 + cw], size, interpolation=cv2.INTER_AREA)
+        if flip:
+            img = img[:, ::-1]
+        img = np.clip((img - 128.0) * contrast + 128.0 * gain, 0, 255)
+        os.makedirs(d, exist_ok=True)
+        cv2.imwrite(path, np.ascontiguousarray(img.astype(np.uint8)[:, :, ::-1]),
+                    [cv2.IMWRITE_JPEG_QUALITY, 90])
+
+
+def _tv_worker_init(_):
+    import cv2
+    import torch
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
+def torchvision_loader(root, bs, workers):
+    """torchvision's ImageFolder (PIL decode) + transforms.v2 + DataLoader, or None."""
+    try:
+        import torch
+        import torchvision
+        from torchvision.transforms import v2
+    except ImportError as exc:
+        print(f"torchvision comparison skipped: {exc}")
+        return None
+    torch.set_num_threads(1)
+    tf = v2.Compose([v2.RandomResizedCrop(224), v2.RandomHorizontalFlip(), v2.ToImage(),
+                     v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)])
+    ds = torchvision.datasets.ImageFolder(root, transform=tf)
+    print(f"torch {torch.__version__}, torchvision {torchvision.__version__}")
+    # persistent_workers: worker start-up is not counted in the timed epochs.
+    return torch.utils.data.DataLoader(ds, batch_size=bs, shuffle=True, num_workers=workers,
+                                       persistent_workers=True,
+                                       worker_init_fn=_tv_worker_init)
+
+
+def _cpu_seconds(loader) -> float:
+    """CPU time (user + system) of this process and of a torch DataLoader's workers."""
+    import os
+
+    t = sum(os.times()[:2])
+    tick = os.sysconf("SC_CLK_TCK")
+    for w in getattr(getattr(loader, "_iterator", None), "_workers", None) or []:
+        try:
+            with open(f"/proc/{w.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            t += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return t
+
+
+def _epoch(loader, limit=None):
+    """(images, seconds, CPU seconds) for one pass (``limit`` images at most)."""
+    it = iter(loader)  # torch: resets persistent workers (outside the timing)
+    count = 0
+    c0 = _cpu_seconds(loader)
+    t0 = time.perf_counter()
+    for images, labels in it:
+        assert tuple(images.shape[1:]) == (3, 224, 224) and len(labels) == len(images)
+        assert str(images.dtype).endswith("float32")
+        count += len(images)
+        if limit is not None and count >= limit:
+            break
+    sec = time.perf_counter() - t0
+    return count, sec, _cpu_seconds(loader) - c0
+
+
+def _loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def files(root, n=2000, bs=64, workers=2, epochs=2, warmup=256, decode_size=None):
+    """JPEG folder 500x375 -> RandomResizedCrop(224) + flip + normalise, float32 NCHW.
+
+    fastaug.Loader (threads, OpenCV decode, one native thread per worker) against
+    torchvision ImageFolder + DataLoader (processes, PIL decode) with the same number
+    of workers; epochs interleaved, images per second of each epoch, median.
+    """
+    import cv2
+
+    cv2.setNumThreads(1)
+    make_jpegs(root, n)
+    ds = fastaug.ImageFolder(root)
     aug = fastaug.Compose([fastaug.RandomResizedCrop(224), fastaug.HorizontalFlip(),
-                           fastaug.Normalize(layout="NCHW")], seed=0)
-    for w in (0, 1, workers):
-        best = []
-        for _ in range(3):
-            loader = Loader(ds, batch_size=bs, augment=aug, workers=w, seed=0)
-            t0 = time.perf_counter()
-            count = sum(len(b[1]) for b in loader)
-            best.append(count / (time.perf_counter() - t0))
-        print(f"files: {len(ds)} JPEG 500x375 -> float32 224, workers={w}: "
-              f"{statistics.median(best):.0f} img/s")
+                           fastaug.Normalize(mean=MEAN, std=STD, layout="NCHW")], seed=0)
+    fa = Loader(ds, batch_size=bs, augment=aug, workers=workers, seed=0,
+                decode_size=decode_size)
+    print(f"{ds}, batch {bs}, workers={workers}, decode_size={decode_size}, "
+          f"{epochs} timed epochs each after a {warmup}-image warm-up; "
+          f"loadavg before: {_loadavg()}")
+    tv = torchvision_loader(root, bs, workers)
+    loaders = {"fastaug.Loader": fa}
+    if tv is not None:
+        loaders["torchvision DataLoader"] = tv
+    rates = {name: [] for name in loaders}
+    cpu = {name: [] for name in loaders}
+    for ld in reversed(loaders.values()):  # torch forks its workers first
+        _epoch(ld, warmup)
+    for e in range(epochs):
+        for name, ld in loaders.items():
+            if hasattr(ld, "set_epoch"):
+                ld.set_epoch(e)
+            count, sec, cpu_s = _epoch(ld)
+            rates[name].append(count / sec)
+            cpu[name].append(cpu_s / count * 1e3)
+            print(f"  epoch {e} {name:24s} {count} images {sec:6.2f} s "
+                  f"{count / sec:7.0f} img/s  {cpu_s / count * 1e3:5.2f} CPU ms/img  "
+                  f"loadavg {_loadavg()}")
+    # CPU ms per image (all threads/processes of the loader) hardly depends on what
+    # else runs on the machine; wall-clock img/s does.
+    print(f"\n| {'loader':24s} | {'img/s (median)':>14s} | {'CPU ms/img':>10s} | "
+          "img/s per epoch |")
+    print(f"|{'-' * 26}|{'-' * 16}|{'-' * 12}|-----------------|")
+    for name, r in rates.items():
+        print(f"| {name:24s} | {statistics.median(r):14.0f} | "
+              f"{statistics.median(cpu[name]):10.2f} | "
+              f"{', '.join(f'{x:.0f}' for x in r)} |")
+    if tv is not None:
+        ratio = (statistics.median(rates["fastaug.Loader"])
+                 / statistics.median(rates["torchvision DataLoader"]))
+        cpu_ratio = (statistics.median(cpu["torchvision DataLoader"])
+                     / statistics.median(cpu["fastaug.Loader"]))
+        print(f"\nratio fastaug / torchvision: {ratio:.2f}x img/s, "
+              f"{cpu_ratio:.2f}x less CPU per image")
 
 
 if __name__ == "__main__" and "--files" in __import__("sys").argv:
-    files("/tmp/fastaug_bench/jpegs")
+    _p = argparse.ArgumentParser()
+    _p.add_argument("--files", action="store_true")
+    _p.add_argument("--root", default="/tmp/jpeg2000")
+    _p.add_argument("--n", type=int, default=2000)
+    _p.add_argument("--batch", type=int, default=64)
+    _p.add_argument("--workers", type=int, default=2)
+    _p.add_argument("--epochs", type=int, default=2)
+    _p.add_argument("--warmup", type=int, default=256)
+    _p.add_argument("--decode-size", type=int, default=None,
+                    help="pass decode_size=(S, S) to fastaug.Loader")
+    _a = _p.parse_args()
+    files(_a.root, _a.n, _a.batch, _a.workers, _a.epochs, _a.warmup,
+          None if _a.decode_size is None else (_a.decode_size, _a.decode_size))
