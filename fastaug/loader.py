@@ -930,6 +930,53 @@ class Loader:
 
         return tf.data.Dataset.from_generator(generate, output_signature=output_signature)
 
+    def to_keras(self):
+        """This loader as a ``keras.utils.PyDataset`` for ``model.fit`` (Keras 3).
+
+        Batches asked for in order come from the prefetching workers; any other index
+        is built on the spot (the same batch: its content depends only on the epoch
+        and its position). ``on_epoch_end`` advances :attr:`epoch`, so every epoch of
+        ``model.fit`` reshuffles and reseeds.
+
+        Returns
+        -------
+        keras.utils.PyDataset
+            ``len()`` batches; item ``k`` is ``(images, labels)`` or ``images``.
+        """
+        from keras.utils import PyDataset
+
+        loader = self
+
+        class LoaderDataset(PyDataset):
+            def __init__(self):
+                super().__init__()  # one Keras worker: the loader has its own threads
+                self._it, self._next = None, 0
+
+            def __len__(self):
+                return len(loader)
+
+            def __getitem__(self, k):
+                if self._it is None or k != self._next:
+                    self._close()
+                    if k != 0:  # out of order: build batch k alone
+                        job = _Job(loader, [loader.batches()[k]], loader.epoch, None)
+                        images, labels, _ = job.run(0)
+                        return images if labels is None else (images, labels)
+                    self._it = iter(loader)
+                self._next = k + 1
+                return next(self._it)
+
+            def on_epoch_end(self):
+                self._close()
+                loader.set_epoch(loader.epoch + 1)
+
+            def _close(self):
+                if self._it is not None:
+                    self._it.close()
+                self._it, self._next = None, 0
+
+        return LoaderDataset()
+
 
 def _stop_pipes(pipes) -> None:
     for pipe in list(pipes):

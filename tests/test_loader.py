@@ -789,3 +789,29 @@ def test_jax_and_tf_wiring_with_stand_in_modules(monkeypatch):
         np.testing.assert_array_equal(a, c)
         np.testing.assert_array_equal(la, lb)
         np.testing.assert_array_equal(la, lc)
+
+
+def test_to_keras_is_a_pydataset_for_model_fit():
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (64, 8, 8, 3), dtype=np.uint8)
+    y = (np.arange(64) % 2).astype(np.float32)
+
+    def to_float(images, indices=None):
+        return ops.normalize(images, threads=1)
+
+    loader = Loader(x, y, batch_size=16, augment=to_float, workers=2, seed=0)
+    ds = loader.to_keras()
+    assert isinstance(ds, keras.utils.PyDataset) and len(ds) == 4
+    in_order = list(loader)
+    out_of_order = ds[2]  # built alone, the same batch
+    np.testing.assert_array_equal(out_of_order[0], in_order[2][0])
+    np.testing.assert_array_equal(out_of_order[1], in_order[2][1])
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    history = model.fit(ds, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2
+    assert loader.epoch >= 2  # on_epoch_end reshuffles (Keras may call it once more)
+    loader.close()
