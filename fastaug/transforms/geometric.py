@@ -61,6 +61,14 @@ def _translation(tx: np.ndarray, ty: np.ndarray) -> np.ndarray:
     return m
 
 
+def _mirror(flip: np.ndarray, sizes: np.ndarray, axis: int) -> Geometry:
+    """Mirrors along x (axis 0: ``x -> W - 1 - x``) or y (axis 1) where ``flip``."""
+    m = _eye(len(sizes))
+    m[:, axis, axis] = np.where(flip, -1.0, 1.0)
+    m[:, axis, 2] = np.where(flip, sizes[:, 1 - axis] - 1.0, 0.0)
+    return Geometry(m, sizes)
+
+
 class HorizontalFlip(GeometricTransform):
     """Mirror left-right (``x -> W - 1 - x``) with probability ``p``.
 
@@ -75,11 +83,7 @@ class HorizontalFlip(GeometricTransform):
         self._store(p=p)
 
     def sample(self, rng: Random, sizes: np.ndarray) -> Geometry:
-        flip = rng.bernoulli(self.p)
-        m = _eye(len(sizes))
-        m[:, 0, 0] = np.where(flip, -1.0, 1.0)
-        m[:, 0, 2] = np.where(flip, sizes[:, 1] - 1.0, 0.0)
-        return Geometry(m, sizes)
+        return _mirror(rng.bernoulli(self.p), sizes, axis=0)
 
 
 class VerticalFlip(GeometricTransform):
@@ -96,11 +100,7 @@ class VerticalFlip(GeometricTransform):
         self._store(p=p)
 
     def sample(self, rng: Random, sizes: np.ndarray) -> Geometry:
-        flip = rng.bernoulli(self.p)
-        m = _eye(len(sizes))
-        m[:, 1, 1] = np.where(flip, -1.0, 1.0)
-        m[:, 1, 2] = np.where(flip, sizes[:, 0] - 1.0, 0.0)
-        return Geometry(m, sizes)
+        return _mirror(rng.bernoulli(self.p), sizes, axis=1)
 
 
 class Affine(GeometricTransform):
