@@ -124,7 +124,20 @@ def _select(apply: np.ndarray, m: np.ndarray, channels: int) -> np.ndarray:
     return np.where(apply[:, None, None], m, identity(len(apply), channels))
 
 
-class Brightness(ColorTransform):
+class _FactorTransform(ColorTransform):
+    """A colour transform driven by one random factor per image (1 = unchanged)."""
+
+    def __init__(self, factor: Range = 0.2, p: float = 1.0):
+        self.factor = check_factor_range(factor, "factor")
+        self.p = check_p(p)
+        self._store(factor=factor, p=p)
+
+    def _factors(self, rng: Random) -> np.ndarray:
+        apply = rng.bernoulli(self.p)
+        return np.where(apply, rng.uniform(*self.factor), 1.0)
+
+
+class Brightness(_FactorTransform):
     """Multiply the colour channels by a random factor (torchvision's brightness).
 
     Parameters
@@ -135,18 +148,12 @@ class Brightness(ColorTransform):
         Probability of changing each image.
     """
 
-    def __init__(self, factor: Range = 0.2, p: float = 1.0):
-        self.factor = check_factor_range(factor, "factor")
-        self.p = check_p(p)
-        self._store(factor=factor, p=p)
-
     def sample(self, rng: Random, n: int, channels: int) -> list:
-        apply = rng.bernoulli(self.p)
-        f = np.where(apply, rng.uniform(*self.factor), 1.0)
+        f = self._factors(rng)
         return [(None, brightness_matrix(f, channels))]
 
 
-class Contrast(ColorTransform):
+class Contrast(_FactorTransform):
     """Blend with the image's mean grey level (torchvision's contrast).
 
     ``x -> f * x + (1 - f) * mean`` where ``mean`` is the mean grey level of the image
@@ -163,18 +170,12 @@ class Contrast(ColorTransform):
         Probability of changing each image.
     """
 
-    def __init__(self, factor: Range = 0.2, p: float = 1.0):
-        self.factor = check_factor_range(factor, "factor")
-        self.p = check_p(p)
-        self._store(factor=factor, p=p)
-
     def sample(self, rng: Random, n: int, channels: int) -> list:
-        apply = rng.bernoulli(self.p)
-        f = np.where(apply, rng.uniform(*self.factor), 1.0)
+        f = self._factors(rng)
         return [(f, identity(n, channels))]
 
 
-class Saturation(ColorTransform):
+class Saturation(_FactorTransform):
     """Blend with the grey image (torchvision's saturation).
 
     Parameters
@@ -185,14 +186,8 @@ class Saturation(ColorTransform):
         Probability of changing each image.
     """
 
-    def __init__(self, factor: Range = 0.2, p: float = 1.0):
-        self.factor = check_factor_range(factor, "factor")
-        self.p = check_p(p)
-        self._store(factor=factor, p=p)
-
     def sample(self, rng: Random, n: int, channels: int) -> list:
-        apply = rng.bernoulli(self.p)
-        f = np.where(apply, rng.uniform(*self.factor), 1.0)
+        f = self._factors(rng)
         return [(None, saturation_matrix(f, channels))]
 
 
