@@ -54,6 +54,7 @@ typedef struct {
     float *dstf;   /* this image's output (float) */
     float *work;   /* scratch: 3 rows of OW * C + 4 floats */
     int64_t work_row;
+    int stream; /* the output is too large for the caches: non-temporal stores */
 } image_ctx;
 
 /* ---- scalars --------------------------------------------------------------------- */
@@ -629,6 +630,21 @@ FA_HOT static void reverse_pixels(uint8_t *d, const uint8_t *s, int64_t ow, int 
     }
 }
 
+#if FA_SSE2
+/* memcpy with non-temporal stores: no read-for-ownership of the destination. */
+static void stream_copy(uint8_t *d, const uint8_t *s, int64_t n)
+{
+    while (n > 0 && ((uintptr_t)d & 15)) {
+        *d++ = *s++;
+        --n;
+    }
+    for (; n >= 16; n -= 16, d += 16, s += 16)
+        _mm_stream_si128((__m128i *)d, _mm_loadu_si128((const __m128i *)s));
+    while (n-- > 0)
+        *d++ = *s++;
+}
+#endif
+
 /* Direct copy of source row yi through the column table (no colour, uint8 output). */
 FA_INLINE void copy_row(const image_ctx *ic, int C, const axis_table *tx, int64_t yi,
                         int64_t y)
@@ -644,6 +660,21 @@ FA_INLINE void copy_row(const image_ctx *ic, int C, const axis_table *tx, int64_
         return;
     }
     const uint8_t *first = row + tx->i0[0] * C;
+#if FA_SSE2
+    if (ic->stream && tx->run != 0) {
+        /* Large outputs bypass the cache: build the row in scratch, stream it out. */
+        uint8_t *tmp = (uint8_t *)ic->work;
+        if (tx->run == 1) {
+            memcpy(tmp, first, (size_t)(ow * C));
+        } else { /* read the source forwards (prefetch-friendly), reverse in L1 */
+            uint8_t *fwd = tmp + ow * C;
+            memcpy(fwd, first - (ow - 1) * C, (size_t)(ow * C));
+            reverse_pixels(tmp, fwd + (ow - 1) * C, ow, C);
+        }
+        stream_copy(d, tmp, ow * C);
+        return;
+    }
+#endif
     if (tx->run == 1)
         memcpy(d, first, (size_t)(ow * C));
     else if (tx->run == -1)
@@ -755,6 +786,7 @@ typedef struct {
     const fa_augment_args *a;
     rows_fn rows;
     int64_t per_image, rows_per_chunk;
+    int stream;
 } augment_plan;
 
 static int augment_task(void *ctx, int64_t k)
@@ -791,7 +823,12 @@ static int augment_task(void *ctx, int64_t k)
     ic.work = calloc((size_t)(3 * ic.work_row), sizeof(float));
     if (!ic.work)
         return -1;
+    ic.stream = p->stream;
     const int rc = p->rows(&ic, y0, y1);
+#if FA_SSE2
+    if (ic.stream)
+        _mm_sfence(); /* order the streamed stores before the task ends */
+#endif
     free(ic.work);
     return rc;
 }
@@ -800,7 +837,9 @@ int fa_augment(const fa_augment_args *a)
 {
     if (a->n == 0 || a->oh == 0 || a->ow == 0)
         return 0;
-    augment_plan plan = {a, choose_rows(a->c, a->interp), 1, a->oh};
+    /* Beyond a few MiB the output leaves the caches anyway: stream it. */
+    const int stream = a->n * a->oh * a->ow * a->c > ((int64_t)8 << 20);
+    augment_plan plan = {a, choose_rows(a->c, a->interp), 1, a->oh, stream};
     fa_split_rows(a->n, a->oh, a->threads, &plan.per_image, &plan.rows_per_chunk);
     return fa_parallel(a->threads, a->n * plan.per_image, augment_task, &plan);
 }

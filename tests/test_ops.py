@@ -847,3 +847,15 @@ def test_augment_colour_paths_agree_bit_for_bit(rng, channels, dtype, layout):
         np.testing.assert_array_equal(narrow, wide[..., :13])
     else:
         np.testing.assert_array_equal(narrow, wide[:, :, :13])
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_flip_of_a_batch_larger_than_the_caches(rng, channels):
+    """Outputs over 8 MiB are written with streaming stores; same bytes."""
+    images = rng.integers(0, 256, (40, 200, 397, channels), dtype=np.uint8)
+    flags = rng.random(40) < 0.5
+    expected = np.where(flags[:, None, None, None], images[:, :, ::-1], images)
+    np.testing.assert_array_equal(ops.flip(images, flags), expected)
+    shift = np.array([[1.0, 0.0, -3.0], [0.0, 1.0, 0.0]])  # an integer shift: row copies
+    out = ops.warp_affine(images, shift, interpolation="nearest")
+    np.testing.assert_array_equal(out[:, :, :-3], images[:, :, 3:])
