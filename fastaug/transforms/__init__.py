@@ -64,3 +64,6 @@ __all__ = [
     "from_config",
     "sample_keys",
 ]
+from .policies import RandAugment, TrivialAugmentWide  # noqa: E402
+
+__all__ += ["RandAugment", "TrivialAugmentWide"]
