@@ -53,7 +53,6 @@ the same size are stacked and run together (one ``ops.augment`` call per distinc
 from __future__ import annotations
 
 import numbers
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -61,8 +60,7 @@ from typing import Any, Union
 import numpy as np
 
 from . import ops, targets
-from ._threads import _check_threads
-from .transforms.base import Random, Transform, from_config, sample_keys
+from .transforms.base import Random, SampleStream, Transform, from_config, sample_keys
 from .transforms.color import contrast_matrix, gray_weights, identity
 
 __all__ = ["Compose"]
@@ -251,7 +249,7 @@ def _take(params: Any, idx: np.ndarray) -> Any:
     return params
 
 
-class Compose:
+class Compose(SampleStream):
     """A pipeline of random transforms applied per image in as few native passes as possible.
 
     Parameters
@@ -292,52 +290,8 @@ class Compose:
             else:
                 raise TypeError(f"transforms[{k}] must be a fastaug transform, got {t!r}")
         self.transforms: tuple = tuple(flat)
-        if seed is None:
-            seed = int(np.random.SeedSequence().entropy) & ((1 << 63) - 1)
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
-        self.seed = int(seed)
-        self.threads = None if threads is None else _check_threads(threads)
+        self._init_stream(seed, threads)
         self._plan = _plan(self.transforms)
-        self._epoch = 0
-        self._next = 0
-        self._lock = threading.Lock()
-
-    # ---- state --------------------------------------------------------------------
-
-    @property
-    def epoch(self) -> int:
-        """The epoch the next samples belong to (see :meth:`set_epoch`)."""
-        return self._epoch
-
-    def set_epoch(self, epoch: int) -> None:
-        """Start epoch ``epoch``: the running sample index restarts at 0.
-
-        Parameters
-        ----------
-        epoch : int
-            Non-negative.
-        """
-        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
-            raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
-        with self._lock:
-            self._epoch = int(epoch)
-            self._next = 0
-
-    def _indices(self, n: int, indices) -> np.ndarray:
-        if indices is None:
-            with self._lock:
-                start = self._next
-                self._next += n
-            return np.arange(start, start + n, dtype=np.int64)
-        idx = np.asarray(indices)
-        if idx.dtype.kind not in "iu" or idx.ndim != 1:
-            raise ValueError(f"indices must be a 1-D array of integers, got {indices!r}")
-        if len(idx) != n:
-            raise ValueError(f"indices has {len(idx)} entries for {n} images")
-        if len(idx) and idx.min() < 0:
-            raise ValueError("indices must be non-negative")
-        return idx.astype(np.int64)
 
     # ---- sampling -----------------------------------------------------------------
 
@@ -715,15 +669,6 @@ class Compose:
 
     def __hash__(self) -> int:
         return hash(repr(self))
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        del state["_lock"]
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
 
     @property
     def num_passes(self) -> int:

@@ -17,11 +17,14 @@ coin flips, so one transform's draws never shift another's.
 from __future__ import annotations
 
 import numbers
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Union
 
 import numpy as np
+
+from .._threads import _check_threads
 
 __all__ = ["Geometry", "Random", "Transform", "sample_keys"]
 
@@ -43,6 +46,66 @@ def _mix(z: np.ndarray) -> np.ndarray:
 
 def _u64(value: int) -> np.ndarray:
     return np.array([value & _MASK64], dtype=np.uint64)
+
+
+class SampleStream:
+    """Seed, epoch and running sample index: what makes sample ``i`` of epoch ``e`` draw
+    the same parameters wherever it falls (Compose and the policies share it)."""
+
+    def _init_stream(self, seed, threads) -> None:
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy) & ((1 << 63) - 1)
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+        self.seed = int(seed)
+        self.threads = None if threads is None else _check_threads(threads)
+        self._epoch = 0
+        self._next = 0
+        self._lock = threading.Lock()
+
+    @property
+    def epoch(self) -> int:
+        """The epoch the next samples belong to (see :meth:`set_epoch`)."""
+        return self._epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start epoch ``epoch``: the running sample index restarts at 0.
+
+        Parameters
+        ----------
+        epoch : int
+            Non-negative.
+        """
+        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
+            raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
+        with self._lock:
+            self._epoch = int(epoch)
+            self._next = 0
+
+    def _indices(self, n: int, indices) -> np.ndarray:
+        """Validated global sample indices, or the next ``n`` of the running counter."""
+        if indices is None:
+            with self._lock:
+                start = self._next
+                self._next += n
+            return np.arange(start, start + n, dtype=np.int64)
+        idx = np.asarray(indices)
+        if idx.dtype.kind not in "iu" or idx.ndim != 1:
+            raise ValueError(f"indices must be a 1-D array of integers, got {indices!r}")
+        if len(idx) != n:
+            raise ValueError(f"indices has {len(idx)} entries for {n} images")
+        if len(idx) and idx.min() < 0:
+            raise ValueError("indices must be non-negative")
+        return idx.astype(np.int64)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["_lock"]  # locks do not pickle
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
 
 def sample_keys(seed: int, epoch: int, indices: np.ndarray) -> np.ndarray:

@@ -89,13 +89,11 @@ order depends on the image; a policy output can be fed to a Compose.
 from __future__ import annotations
 
 import numbers
-import threading
 
 import numpy as np
 
 from .. import ops
-from .._threads import _check_threads
-from .base import Random, sample_keys
+from .base import Random, SampleStream, sample_keys
 from .color import brightness_matrix, contrast_matrix, gray_weights, identity, saturation_matrix
 
 __all__ = ["RandAugment", "TrivialAugmentWide", "OP_NAMES"]
@@ -289,48 +287,10 @@ def _check_int(value, name: str, low: int, high: int | None = None) -> int:
     return int(value)
 
 
-class _Policy:
+class _Policy(SampleStream):
     """Shared machinery: seed/epoch/indices like Compose, sampling, the fixed schedule."""
 
     _space = "rand"
-
-    def _init_state(self, seed, threads) -> None:
-        if seed is None:
-            seed = int(np.random.SeedSequence().entropy) & ((1 << 63) - 1)
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
-        self.seed = int(seed)
-        self.threads = None if threads is None else _check_threads(threads)
-        self._epoch = 0
-        self._next = 0
-        self._lock = threading.Lock()
-
-    @property
-    def epoch(self) -> int:
-        return self._epoch
-
-    def set_epoch(self, epoch: int) -> None:
-        """Start epoch ``epoch``: the running sample index restarts at 0."""
-        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
-            raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
-        with self._lock:
-            self._epoch = int(epoch)
-            self._next = 0
-
-    def _indices(self, n: int, indices) -> np.ndarray:
-        if indices is None:
-            with self._lock:
-                start = self._next
-                self._next += n
-            return np.arange(start, start + n, dtype=np.int64)
-        idx = np.asarray(indices)
-        if idx.dtype.kind not in "iu" or idx.ndim != 1:
-            raise ValueError(f"indices must be a 1-D array of integers, got {indices!r}")
-        if len(idx) != n:
-            raise ValueError(f"indices has {len(idx)} entries for {n} images")
-        if len(idx) and idx.min() < 0:
-            raise ValueError("indices must be non-negative")
-        return idx.astype(np.int64)
 
     # ---- sampling ----
 
@@ -394,15 +354,6 @@ class _Policy:
             raise ValueError("magnitude must be finite")
         out = run_ops(x, op.astype(np.int64), mag, self.threads)
         return out[..., 0] if squeeze else out
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        del state["_lock"]
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
 
 
 def run_ops(x: np.ndarray, op: np.ndarray, mag: np.ndarray, threads=None) -> np.ndarray:
@@ -540,7 +491,7 @@ class RandAugment(_Policy):
         self.num_ops = _check_int(num_ops, "num_ops", 0, 64)
         self.num_magnitude_bins = _check_int(num_magnitude_bins, "num_magnitude_bins", 1)
         self.magnitude = _check_int(magnitude, "magnitude", 0, self.num_magnitude_bins - 1)
-        self._init_state(seed, threads)
+        self._init_stream(seed, threads)
 
     def _draw(self, rng: Random, h: int, w: int):
         table = magnitude_table("rand", self.num_magnitude_bins, h, w)[:, self.magnitude]
@@ -574,7 +525,7 @@ class TrivialAugmentWide(_Policy):
     def __init__(self, num_magnitude_bins: int = 31, seed: int | None = None,
                  threads: int | None = None):
         self.num_magnitude_bins = _check_int(num_magnitude_bins, "num_magnitude_bins", 1)
-        self._init_state(seed, threads)
+        self._init_stream(seed, threads)
 
     def _draw(self, rng: Random, h: int, w: int):
         table = magnitude_table("wide", self.num_magnitude_bins, h, w)
