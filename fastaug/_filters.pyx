@@ -123,6 +123,15 @@ def filter3x3(cnp.ndarray src, cnp.ndarray dst, cnp.ndarray kernels, int fill, i
         raise MemoryError("3x3 filter: out of memory for scratch rows")
 
 
+cdef inline void _batch_dims(cnp.ndarray x, bint nchw, int64_t *n, int64_t *c, int64_t *h,
+                             int64_t *w):
+    # (N, C, H, W) or (N, H, W, C)
+    n[0] = cnp.PyArray_DIM(x, 0)
+    c[0] = cnp.PyArray_DIM(x, 1 if nchw else 3)
+    h[0] = cnp.PyArray_DIM(x, 2 if nchw else 1)
+    w[0] = cnp.PyArray_DIM(x, 3 if nchw else 2)
+
+
 def erase(cnp.ndarray data, bint nchw, cnp.ndarray boxes, cnp.ndarray value, object keys,
           int threads):
     """In place: ``data`` C-contiguous uint8/float32, ``boxes`` (N, K, 4) int64,
@@ -131,15 +140,7 @@ def erase(cnp.ndarray data, bint nchw, cnp.ndarray boxes, cnp.ndarray value, obj
     a.data = cnp.PyArray_DATA(data)
     a.is_float = data.dtype.kind == "f"
     a.nchw = nchw
-    a.n = cnp.PyArray_DIM(data, 0)
-    if nchw:
-        a.c = cnp.PyArray_DIM(data, 1)
-        a.h = cnp.PyArray_DIM(data, 2)
-        a.w = cnp.PyArray_DIM(data, 3)
-    else:
-        a.h = cnp.PyArray_DIM(data, 1)
-        a.w = cnp.PyArray_DIM(data, 2)
-        a.c = cnp.PyArray_DIM(data, 3)
+    _batch_dims(data, nchw, &a.n, &a.c, &a.h, &a.w)
     a.boxes = <const int64_t *>cnp.PyArray_DATA(boxes)
     a.k = cnp.PyArray_DIM(boxes, 1)
     a.value = <const float *>cnp.PyArray_DATA(value)
@@ -160,15 +161,7 @@ def mix(cnp.ndarray src, cnp.ndarray dst, bint nchw, cnp.ndarray partner, object
     a.dst = cnp.PyArray_DATA(dst)
     a.is_float = src.dtype.kind == "f"
     a.nchw = nchw
-    a.n = cnp.PyArray_DIM(src, 0)
-    if nchw:
-        a.c = cnp.PyArray_DIM(src, 1)
-        a.h = cnp.PyArray_DIM(src, 2)
-        a.w = cnp.PyArray_DIM(src, 3)
-    else:
-        a.h = cnp.PyArray_DIM(src, 1)
-        a.w = cnp.PyArray_DIM(src, 2)
-        a.c = cnp.PyArray_DIM(src, 3)
+    _batch_dims(src, nchw, &a.n, &a.c, &a.h, &a.w)
     a.partner = <const int64_t *>cnp.PyArray_DATA(partner)
     a.lam = NULL
     a.boxes = NULL
