@@ -33,7 +33,7 @@ import workloads  # noqa: E402
 from adapters import copyto_adapter, fastaug_adapter, opencv_adapter, opencv_variants  # noqa: E402
 from workloads import Workload, make_workload  # noqa: E402
 
-from fastaug.bench.timing import OtherLoad, measure  # noqa: E402
+from fastaug.bench.timing import OtherLoad, measure, met_cell  # noqa: E402
 from fastaug.bench.timing import cpu_model as _cpu_model  # noqa: E402
 from fastaug.bench.timing import cpus as _cpus  # noqa: E402
 from fastaug.bench.timing import loadavg as _loadavg  # noqa: E402
@@ -343,10 +343,7 @@ def markdown(result: dict) -> str:
         ref_ms = _fmt(r["reference_ms"]) if r["reference_ms"] else "—"
         ratio = f"{r['ratio']:.2f}x" if r["ratio"] is not None else "—"
         target = f">= {r['target']:g}x" if r["target"] is not None else "—"
-        if r["met"] is None:
-            met = r["note"] or "—"
-        else:
-            met = ("yes" if r["met"] else "**no**") + (f" ({r['note']})" if r["note"] else "")
+        met = met_cell(r["met"], r["note"])
         diff = f"{r['max_abs_diff']:.3g}" if r["max_abs_diff"] is not None else "—"
         lines.append(f"| {r['operation']} | {_fmt(r['subject_ms'])} | {r['reference']} | "
                      f"{ref_ms} | {ratio} | {target} | {met} | {diff} |")

@@ -76,6 +76,7 @@ from fastaug.bench.pipelines import import_albumentations as _import_albumentati
 from fastaug.bench.pipelines import import_keras_idg as _import_keras_idg  # noqa: E402
 from fastaug.bench.pipelines import set_single_thread as _set_single_thread  # noqa: E402
 from fastaug.bench.pipelines import version as _version  # noqa: E402
+from fastaug.bench.timing import met_cell  # noqa: E402
 
 try:
     import cv2
@@ -307,10 +308,7 @@ def markdown(result: dict) -> str:
             target = f"< {100 * r['target']:g}%"
         else:
             target = f">= {r['target']:g}x"
-        if r["met"] is None:
-            met = r["note"] or "—"
-        else:
-            met = ("yes" if r["met"] else "**no**") + (f" ({r['note']})" if r["note"] else "")
+        met = met_cell(r["met"], r["note"])
         lines.append(f"| {r['pipeline']} | {r['library']} | {ips} | {ms} | {ratio} | "
                      f"{target} | {met} |")
     return "\n".join(lines)

@@ -132,3 +132,9 @@ class OtherLoad:
             self.value = max(0.0, (busy - self._busy - own) / wall)
         return False
 
+
+def met_cell(met: bool | None, note: str | None) -> str:
+    """The "met" column of a table row: yes / **no** / the note alone, note in brackets."""
+    if met is None:
+        return note or "—"
+    return ("yes" if met else "**no**") + (f" ({note})" if note else "")
