@@ -14,14 +14,16 @@ image and channel.
 # ruff: noqa: NPY002
 from __future__ import annotations
 
+import collections
 import math
 import numbers
 import os
 import sys
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Union
 
 import numpy as np
@@ -314,6 +316,7 @@ class ImageDataGenerator:
         save_format: str = "png",
         ignore_class_split: bool = False,
         subset: str | None = None,
+        prefetch: int = 2,
     ) -> NumpyArrayIterator:
         """Iterator over augmented batches of ``x`` (and ``y``, ``sample_weight``).
 
@@ -332,6 +335,9 @@ class ImageDataGenerator:
             Write every augmented image (rescaled to 0..255) for debugging.
         ignore_class_split : bool
         subset : {"training", "validation"}, optional
+        prefetch : int
+            Batches prepared ahead in a background thread (see :class:`Iterator`);
+            0 makes every batch in the calling thread.
 
         Returns
         -------
@@ -343,7 +349,8 @@ class ImageDataGenerator:
             x, y, self, batch_size=batch_size, shuffle=shuffle, sample_weight=sample_weight,
             seed=seed, data_format=self.data_format, save_to_dir=save_to_dir,
             save_prefix=save_prefix, save_format=save_format,
-            ignore_class_split=ignore_class_split, subset=subset, dtype=self.dtype)
+            ignore_class_split=ignore_class_split, subset=subset, dtype=self.dtype,
+            prefetch=prefetch)
 
     def flow_from_directory(
         self,
@@ -364,6 +371,7 @@ class ImageDataGenerator:
         keep_aspect_ratio: bool = False,
         workers: int | None = None,
         on_error: str = "raise",
+        prefetch: int = 2,
     ) -> DirectoryIterator:
         """Iterator over augmented batches of image files, one sub-directory per class.
 
@@ -393,6 +401,9 @@ class ImageDataGenerator:
         on_error : {"raise", "warn"}
             A file that cannot be decoded raises ``ValueError`` naming it, or with
             ``"warn"`` is left out of its batch (and the labels) with a warning.
+        prefetch : int
+            Batches decoded and augmented ahead in a background thread (see
+            :class:`Iterator`); 0 makes every batch in the calling thread.
 
         Returns
         -------
@@ -404,7 +415,7 @@ class ImageDataGenerator:
             batch_size=batch_size, shuffle=shuffle, seed=seed, save_to_dir=save_to_dir,
             save_prefix=save_prefix, save_format=save_format, follow_links=follow_links,
             subset=subset, interpolation=interpolation, keep_aspect_ratio=keep_aspect_ratio,
-            dtype=self.dtype, workers=workers, on_error=on_error)
+            dtype=self.dtype, workers=workers, on_error=on_error, prefetch=prefetch)
 
     # ---- standardisation -----------------------------------------------------------
 
@@ -856,12 +867,33 @@ def _keras_pydataset() -> type | None:
     return PyDataset
 
 
+def _same_state(a: tuple | None, b: tuple | None) -> bool:
+    """Whether two ``np.random.get_state()`` tuples are the same state."""
+    if a is None or b is None:
+        return False
+    return all(np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y
+               for x, y in zip(a, b))
+
+
 class Iterator:
     """Keras' ``Iterator``: batches by number, an endless ``next()``, reseeding per batch.
 
     When Keras 3 is imported, instances are also ``keras.utils.PyDataset`` (through a
     subclass made on the fly), so ``model.fit(gen.flow(x, y))`` works as with Keras'
     own iterators; fastaug itself never imports Keras.
+
+    Each batch is made in two steps: its random draws, in the calling thread and in
+    Keras' order (they use the global ``np.random``), then its work (decoding, the
+    native call, standardisation), which touches no global state. With ``prefetch``
+    batches, the work of the next batches runs in a background thread while the caller
+    uses the current one: ``next()`` keeps ``prefetch`` batches in flight, and
+    ``it[i]`` (what ``model.fit`` calls, in order) prepares ``it[i + 1]``. The batches
+    are the same as without prefetching; what differs is that the global generator
+    has been advanced (and, with a seed, reseeded) for the batches prepared ahead.
+    ``reset()``, ``on_epoch_end()`` and an out-of-order ``it[j]`` drop them and roll
+    back the batch counters, so seeded iterators stay identical to Keras'. Prefetching
+    is off with ``save_to_dir`` or a ``preprocessing_function``, which may draw from
+    ``np.random`` themselves.
 
     Attributes
     ----------
@@ -870,6 +902,8 @@ class Iterator:
     batch_size : int
     seed : int or None
     shuffle : bool
+    prefetch : int
+        Batches prepared ahead in a background thread; 0 turns prefetching off.
     batch_index, total_batches_seen : int
     index_array : ndarray or None
     """
@@ -889,18 +923,28 @@ class Iterator:
             _PYDATASET_SUBCLASSES[cls] = sub
         return super().__new__(sub)
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int | None) -> None:
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int | None,
+                 prefetch: int = 2) -> None:
+        if isinstance(prefetch, bool) or not isinstance(prefetch, numbers.Integral) \
+                or prefetch < 0:
+            raise ValueError(f"prefetch must be a non-negative integer, got {prefetch!r}")
         if self._pydataset is not None:
             self._pydataset.__init__(self)  # workers=1: batches are already native
         self.n = n
         self.batch_size = batch_size
         self.seed = seed
         self.shuffle = shuffle
+        self.prefetch = int(prefetch)
         self.batch_index = 0
         self.total_batches_seen = 0
         self.lock = threading.Lock()
         self.index_array: np.ndarray | None = None
         self.index_generator = self._flow_index()
+        # Batches drawn but not yet handed out: (item, counters before the draw, future),
+        # item None for next(), the batch number for it[i].
+        self._ahead: collections.deque = collections.deque()
+        self._executor: ThreadPoolExecutor | None = None
+        self._state_after: tuple | None = None  # np.random after the last draw ahead
 
     def _set_index_array(self) -> None:
         self.index_array = np.arange(self.n)
@@ -911,25 +955,42 @@ class Iterator:
         if idx >= len(self):
             raise ValueError(f"Asked to retrieve element {idx}, but the Sequence has "
                              f"length {len(self)}")
+        with self.lock:
+            if self._ahead and self._ahead[0][0] == idx:
+                future = self._ahead.popleft()[2]
+            else:
+                self._drop_ahead()
+                future = self._run(self._draw(self._item_indices(idx)), ahead=False)
+            if self._prefetching() and idx + 1 < len(self) and not self._ahead:
+                counters = self._counters()
+                plan = self._draw(self._item_indices(idx + 1))
+                self._state_after = np.random.get_state()
+                self._ahead.append((idx + 1, counters, self._run(plan, ahead=True)))
+        return future.result()
+
+    def _item_indices(self, idx: int) -> np.ndarray:
         if self.seed is not None:
             np.random.seed(self.seed + self.total_batches_seen)
         self.total_batches_seen += 1
         if self.index_array is None:
             self._set_index_array()
-        index_array = self.index_array[self.batch_size * idx: self.batch_size * (idx + 1)]
-        return self._get_batches_of_transformed_samples(index_array)
+        return self.index_array[self.batch_size * idx: self.batch_size * (idx + 1)]
 
     def __len__(self) -> int:
         return (self.n + self.batch_size - 1) // self.batch_size
 
     def on_epoch_end(self) -> None:
-        self._set_index_array()
+        with self.lock:
+            self._drop_ahead()
+            self._set_index_array()
 
     def reset(self) -> None:
-        self.batch_index = 0
+        with self.lock:
+            self._drop_ahead()
+            self.batch_index = 0
 
     def _flow_index(self):
-        self.reset()
+        self.batch_index = 0
         while 1:
             if self.seed is not None:
                 np.random.seed(self.seed + self.total_batches_seen)
@@ -948,15 +1009,70 @@ class Iterator:
 
     def __next__(self):
         with self.lock:
-            index_array = next(self.index_generator)
-        return self._get_batches_of_transformed_samples(index_array)
+            if self._ahead and self._ahead[0][0] is not None:
+                self._drop_ahead()  # it[i] prepared for it[i + 1]
+            if not self._prefetching():
+                future = self._run(self._draw(next(self.index_generator)), ahead=False)
+            else:
+                while len(self._ahead) <= self.prefetch:
+                    counters = self._counters()
+                    plan = self._draw(next(self.index_generator))
+                    self._state_after = np.random.get_state()
+                    self._ahead.append((None, counters, self._run(plan, ahead=True)))
+                future = self._ahead.popleft()[2]
+        return future.result()
 
     def next(self):
         """The next batch (Keras 2 spelling)."""
         return self.__next__()
 
     def _get_batches_of_transformed_samples(self, index_array: np.ndarray):
+        """The batch of samples ``index_array``, drawing its parameters now (Keras' API)."""
+        return self._produce(self._draw(index_array))
+
+    def _draw(self, index_array: np.ndarray) -> tuple:
+        """The random draws of a batch, from ``np.random`` in Keras' order."""
         raise NotImplementedError
+
+    def _produce(self, plan: tuple):
+        """The batch of a plan made by :meth:`_draw`; no global state is touched."""
+        raise NotImplementedError
+
+    # ---- prefetching ---------------------------------------------------------------
+
+    def _prefetching(self) -> bool:
+        return (self.prefetch > 0 and not getattr(self, "save_to_dir", None)
+                and self.image_data_generator.preprocessing_function is None)
+
+    def _counters(self) -> tuple:
+        return self.batch_index, self.total_batches_seen, self.index_array, np.random.get_state()
+
+    def _run(self, plan: tuple, ahead: bool) -> Future:
+        """A future of the plan's batch: computed in the background when ``ahead``."""
+        if not ahead:
+            future: Future = Future()
+            try:
+                future.set_result(self._produce(plan))
+            except BaseException as e:
+                future.set_exception(e)
+            return future
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="fastaug-keras")
+            weakref.finalize(self, self._executor.shutdown, wait=False, cancel_futures=True)
+        return self._executor.submit(self._produce, plan)
+
+    def _drop_ahead(self) -> None:
+        """Forget the batches prepared ahead; the counters go back to before them."""
+        if not self._ahead:
+            return
+        self.batch_index, self.total_batches_seen, self.index_array, state = self._ahead[0][1]
+        # Rewind np.random too (Keras shuffles the next epoch from it), unless someone
+        # else has drawn from it since: their draws must not be replayed.
+        if _same_state(np.random.get_state(), self._state_after):
+            np.random.set_state(state)
+        for _, _, future in self._ahead:
+            future.cancel()
+        self._ahead.clear()
 
     def _save(self, batch_x: np.ndarray, index_array: np.ndarray, hash_max: int) -> None:
         import cv2
@@ -985,7 +1101,7 @@ class NumpyArrayIterator(Iterator):
                  data_format: str | None = None, save_to_dir: str | None = None,
                  save_prefix: str = "", save_format: str = "png",
                  subset: str | None = None, ignore_class_split: bool = False,
-                 dtype: str | None = None) -> None:
+                 dtype: str | None = None, prefetch: int = 2) -> None:
         self.dtype = dtype or "float32"
         data_format = data_format or "channels_last"
         if isinstance(x, (tuple, list)):
@@ -1044,12 +1160,16 @@ class NumpyArrayIterator(Iterator):
         self.save_to_dir = save_to_dir
         self.save_prefix = save_prefix
         self.save_format = save_format
-        super().__init__(x.shape[0], batch_size, shuffle, seed)
+        super().__init__(x.shape[0], batch_size, shuffle, seed, prefetch)
 
-    def _get_batches_of_transformed_samples(self, index_array: np.ndarray):
+    def _draw(self, index_array: np.ndarray) -> tuple:
+        gen = self.image_data_generator
+        return index_array, gen._random_batch_params(len(index_array), self.x.shape[1:])
+
+    def _produce(self, plan: tuple):
+        index_array, params = plan
         gen = self.image_data_generator
         xb = self.x[index_array]
-        params = gen._random_batch_params(len(index_array), self.x.shape[1:])
         batch_x = gen._transform_batch(xb, params, standardize=True,
                                        xb_u8=xb if self._x_u8 is not None else None)
         batch_x = batch_x.astype(self.dtype, copy=False)
@@ -1160,7 +1280,8 @@ class DirectoryIterator(Iterator):
                  save_prefix: str = "", save_format: str = "png", follow_links: bool = False,
                  subset: str | None = None, interpolation: str = "nearest",
                  keep_aspect_ratio: bool = False, dtype: str | None = None,
-                 workers: int | None = None, on_error: str = "raise") -> None:
+                 workers: int | None = None, on_error: str = "raise",
+                 prefetch: int = 2) -> None:
         if on_error not in ("raise", "warn"):
             raise ValueError(f"on_error must be 'raise' or 'warn', got {on_error!r}")
         self.on_error = on_error
@@ -1219,7 +1340,8 @@ class DirectoryIterator(Iterator):
         self._filepaths = [os.path.join(directory, f) for f in self.filenames]
         self.decode_workers = workers or min(8, os.cpu_count() or 1)
         self._pool: ThreadPoolExecutor | None = None
-        super().__init__(self.samples, batch_size, shuffle, seed)
+        self._pool_lock = threading.Lock()
+        super().__init__(self.samples, batch_size, shuffle, seed, prefetch)
 
     @property
     def filepaths(self) -> list[str]:
@@ -1244,22 +1366,28 @@ class DirectoryIterator(Iterator):
                           stacklevel=2)
             return None
 
-    def _get_batches_of_transformed_samples(self, index_array: np.ndarray):
+    def _draw(self, index_array: np.ndarray) -> tuple:
+        gen = self.image_data_generator
+        return index_array, gen._random_batch_params(len(index_array), self.image_shape)
+
+    def _produce(self, plan: tuple):
+        index_array, params = plan
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.decode_workers)
+            with self._pool_lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self.decode_workers)
         # cv2.imdecode and cv2.resize release the GIL: the threads decode in parallel
         images = list(self._pool.map(self._load, index_array))
         keep = [i for i, im in enumerate(images) if im is not None]
-        if len(keep) < len(images):
+        if len(keep) < len(images):  # parameters were drawn for every file: keep theirs
             index_array = np.asarray(index_array)[keep]
             images = [images[i] for i in keep]
+            params = {k: np.asarray(v)[keep] for k, v in params.items()}
         u8 = np.stack(images) if images else np.zeros((0,) + self.target_size + (
             self.image_shape[-1 if self.data_format == "channels_last" else 0],), np.uint8)
         if self.data_format == "channels_first":
             u8 = np.moveaxis(u8, 3, 1)
         gen = self.image_data_generator
-        shape = u8.shape[1:]
-        params = gen._random_batch_params(len(index_array), shape)
         batch_x = gen._transform_batch(u8, params, standardize=True, xb_u8=u8)
         batch_x = batch_x.astype(self.dtype, copy=False)
         if self.save_to_dir:

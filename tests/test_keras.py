@@ -5,7 +5,10 @@ the comparison tests skip when it is not installed.
 """
 from __future__ import annotations
 
+import gc
 import os
+import threading
+import time
 import warnings
 
 import numpy as np
@@ -295,6 +298,122 @@ def test_iterator_protocol():
         it[3]
 
 
+def _batches(it, ops):
+    """The batches an iterator hands out for a script of ``next``/index/reset calls."""
+    out = []
+    for op in ops:
+        if op == "next":
+            out.append(next(it))
+        elif op == "reset":
+            it.reset()
+        elif op == "epoch":
+            it.on_epoch_end()
+        else:
+            out.append(it[op])
+    return out
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_prefetch_gives_the_same_batches(shuffle):
+    x = np.stack([_photo(12, 14, seed=i) for i in range(10)])
+    gen = ImageDataGenerator(rotation_range=30, width_shift_range=0.2, zoom_range=0.2,
+                             horizontal_flip=True, rescale=1 / 255)
+    script = (["next"] * 7 + ["reset", "next", "next", "epoch", "next"]
+              + [0, 1, 2, 1, "epoch", 0, 1, 2, "next", "next", 0])
+    runs = [_batches(gen.flow(x, np.arange(10), batch_size=4, shuffle=shuffle, seed=3,
+                              prefetch=prefetch), script) for prefetch in (0, 1, 3)]
+    for other in runs[1:]:
+        for (a, ya), (b, yb) in zip(runs[0], other):
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(ya, yb)
+
+
+def _record_threads(it):
+    """Wrap ``it._produce`` to record (thread name, first sample index) per batch."""
+    calls = []
+    produce = it._produce
+
+    def recording(plan):
+        calls.append((threading.current_thread().name, int(plan[0][0])))
+        return produce(plan)
+
+    it._produce = recording
+    return calls
+
+
+def _wait_for(condition, timeout=10.0):
+    end = time.monotonic() + timeout
+    while not condition() and time.monotonic() < end:
+        time.sleep(0.01)
+    return condition()
+
+
+def test_prefetch_prepares_the_next_batches_in_a_background_thread():
+    x = np.zeros((40, 8, 8, 3), np.uint8)
+    it = ImageDataGenerator(rotation_range=10).flow(x, batch_size=4, shuffle=False,
+                                                    prefetch=2)
+    calls = _record_threads(it)
+    next(it)
+    assert _wait_for(lambda: len(calls) == 3)
+    assert [first for _, first in calls] == [0, 4, 8]
+    assert all(name.startswith("fastaug-keras") for name, _ in calls)
+    # it[i], what model.fit calls, makes batch i at once and prepares batch i + 1
+    it = ImageDataGenerator(rotation_range=10).flow(x, batch_size=4, shuffle=False)
+    calls = _record_threads(it)
+    it[0]
+    assert _wait_for(lambda: len(calls) == 2)
+    assert calls[0] == (threading.current_thread().name, 0)
+    assert calls[1][0].startswith("fastaug-keras") and calls[1][1] == 4
+    it[1]
+    assert _wait_for(lambda: len(calls) == 3) and calls[2][1] == 8
+
+
+@pytest.mark.parametrize("kw", [{"prefetch": 0}, {"save_to_dir": "SAVE"}, {"hook": True}])
+def test_prefetch_off_runs_in_the_calling_thread(kw, tmp_path):
+    x = np.zeros((12, 8, 8, 3), np.uint8)
+    gen = ImageDataGenerator(preprocessing_function=lambda im: im) if kw.pop(
+        "hook", False) else ImageDataGenerator()
+    if kw.get("save_to_dir") == "SAVE":
+        kw["save_to_dir"] = str(tmp_path)
+    it = gen.flow(x, batch_size=4, shuffle=False, **kw)
+    calls = _record_threads(it)
+    next(it)
+    it[2]
+    time.sleep(0.05)
+    me = threading.current_thread().name
+    assert calls == [(me, 0), (me, 8)]
+
+
+def test_prefetch_thread_ends_with_the_iterator():
+    x = np.zeros((40, 8, 8, 3), np.uint8)
+    it = ImageDataGenerator(rotation_range=10).flow(x, batch_size=4)
+    next(it)
+    del it
+
+    def stopped():
+        gc.collect()  # iterators are cyclic (their index generator), like Keras'
+        return not any(t.name.startswith("fastaug-keras") for t in threading.enumerate())
+
+    assert _wait_for(stopped)
+
+
+def test_prefetch_surfaces_errors_at_their_batch(tmp_path):
+    x = np.zeros((12, 8, 8, 3), np.uint8)
+    it = ImageDataGenerator().flow(x, batch_size=4, shuffle=False, prefetch=2)
+    produce = it._produce
+
+    def failing(plan):
+        if plan[0][0] == 4:
+            raise RuntimeError("batch 1 failed")
+        return produce(plan)
+
+    it._produce = failing
+    next(it)
+    with pytest.raises(RuntimeError, match="batch 1 failed"):
+        next(it)
+    assert next(it).shape == (4, 8, 8, 3)
+
+
 def test_save_to_dir(tmp_path):
     x = np.stack([_photo(16, 16, seed=i) for i in range(3)])
     it = ImageDataGenerator(rotation_range=10).flow(x, batch_size=3, save_to_dir=str(tmp_path),
@@ -313,6 +432,9 @@ def test_bad_arguments():
         ImageDataGenerator(validation_split=1.5)
     with pytest.raises(ValueError, match="rank 4"):
         ImageDataGenerator().flow(np.zeros((3, 8, 8), np.uint8))
+    for prefetch in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="prefetch"):
+            ImageDataGenerator().flow(np.zeros((3, 8, 8, 3), np.uint8), prefetch=prefetch)
 
 
 # ---- flow_from_directory -------------------------------------------------------------
