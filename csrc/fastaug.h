@@ -65,6 +65,10 @@ typedef struct {
 
 void fa_lut(const fa_lut_args *args);
 
+/* Turns the vector (AVX2 gather) sampling kernels on or off; results are identical
+   either way (tests compare the two). */
+void fa_set_simd(int enabled);
+
 /* Number of threads OpenMP would use, or 1 when built without OpenMP. */
 int fa_max_threads(void);
 int fa_has_openmp(void);

@@ -46,6 +46,7 @@ cdef extern from "fastaug.h" nogil:
     int fa_max_threads()
     int fa_has_openmp()
     int64_t fa_border_index(int64_t i, int64_t n, int mode)
+    void fa_set_simd(int enabled)
 
 
 cdef inline int64_t _batch_stride(cnp.ndarray a):
@@ -137,3 +138,8 @@ def has_openmp():
 def border_index(int64_t i, int64_t n, int mode):
     """Test hook: the native border map of index ``i`` on a length-``n`` axis."""
     return fa_border_index(i, n, mode)
+
+
+def set_simd(bint enabled):
+    """Test hook: turn the AVX2 gather sampling kernels on or off (same results)."""
+    fa_set_simd(enabled)

@@ -1,8 +1,8 @@
 """Property tests: random shapes, matrices, boxes and modes against the reference.
 
 Images are uniform noise (the reference is exact, so no smoothness is needed), with
-random memory layouts. Every example also checks that one and two native threads give
-bit-identical results.
+random memory layouts. Every example also checks that one and two native threads, and
+the vector and scalar sampling kernels, give bit-identical results.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from conftest import assert_bilinear_close, assert_nearest_equal, compose_affine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fastaug import ops
+from fastaug import _kernels, ops
 
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -79,9 +79,15 @@ def cvals(channels):
 
 
 def assert_threads_agree(call):
-    """Run `call(threads)` with 1 and 2 threads; return the (identical) result."""
+    """Run `call(threads)` with 1 and 2 threads, and with the vector (AVX2) sampling
+    kernels off; return the (identical) result."""
     one = call(1)
     np.testing.assert_array_equal(call(2), one)
+    _kernels.set_simd(False)
+    try:
+        np.testing.assert_array_equal(call(1), one)
+    finally:
+        _kernels.set_simd(True)
     return one
 
 
