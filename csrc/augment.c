@@ -94,6 +94,7 @@ typedef struct {
     int64_t plane; /* plane stride (>= OW, a multiple of 8) */
     int64_t block; /* C * plane */
     int avx2;      /* the AVX2 gather kernels may run on this image */
+    int vector;    /* the CPU has AVX2 and vector kernels are on */
     int stream;    /* the output is too large for the caches: non-temporal stores */
 } image_ctx;
 
@@ -158,13 +159,14 @@ FA_INLINE float sample_value(int32_t v)
     return (float)v * (1.0f / FA_VONE);
 }
 
-FA_INLINE void finish_plain(const image_ctx *ic, int C, const int32_t *p, int64_t y)
+FA_INLINE void finish_plain(const image_ctx *ic, int C, const int32_t *p, int64_t y,
+                             int64_t x0)
 {
     const fa_augment_args *a = ic->a;
     const int64_t ow = a->ow, ps = ic->plane;
     if (a->output == FA_OUT_U8_NHWC) {
         uint8_t *d = ic->dst8 + y * ow * C;
-        for (int64_t x = 0; x < ow; ++x)
+        for (int64_t x = x0; x < ow; ++x)
             for (int c = 0; c < C; ++c)
                 d[x * C + c] = (uint8_t)((p[c * ps + x] + FA_VONE / 2) >> FA_VBITS);
     } else if (a->output == FA_OUT_F32_NCHW) {
@@ -172,12 +174,12 @@ FA_INLINE void finish_plain(const image_ctx *ic, int C, const int32_t *p, int64_
             float *d = ic->dstf + (c * a->oh + y) * ow;
             const float scale = a->scale[c], offset = a->offset[c];
             const int32_t *q = p + c * ps;
-            for (int64_t x = 0; x < ow; ++x)
+            for (int64_t x = x0; x < ow; ++x)
                 d[x] = sample_value(q[x]) * scale + offset;
         }
     } else {
         float *d = ic->dstf + y * ow * C;
-        for (int64_t x = 0; x < ow; ++x)
+        for (int64_t x = x0; x < ow; ++x)
             for (int c = 0; c < C; ++c)
                 d[x * C + c] = sample_value(p[c * ps + x]) * a->scale[c] + a->offset[c];
     }
@@ -193,7 +195,8 @@ FA_INLINE float color_value(const float *m, int C, const int32_t *p, int64_t ps,
     return acc > 255.0f ? 255.0f : acc;
 }
 
-FA_INLINE void finish_color(const image_ctx *ic, int C, const int32_t *p, int64_t y)
+FA_INLINE void finish_color(const image_ctx *ic, int C, const int32_t *p, int64_t y,
+                             int64_t x0)
 {
     const fa_augment_args *a = ic->a;
     const int64_t ow = a->ow, ps = ic->plane;
@@ -201,19 +204,19 @@ FA_INLINE void finish_color(const image_ctx *ic, int C, const int32_t *p, int64_
     memcpy(m, ic->color, sizeof(float) * (size_t)(C * (C + 1)));
     if (a->output == FA_OUT_U8_NHWC) {
         uint8_t *d = ic->dst8 + y * ow * C;
-        for (int64_t x = 0; x < ow; ++x)
+        for (int64_t x = x0; x < ow; ++x)
             for (int c = 0; c < C; ++c)
                 d[x * C + c] = to_u8(color_value(m + c * (C + 1), C, p, ps, x));
     } else if (a->output == FA_OUT_F32_NCHW) {
         for (int c = 0; c < C; ++c) {
             float *d = ic->dstf + (c * a->oh + y) * ow;
             const float scale = a->scale[c], offset = a->offset[c];
-            for (int64_t x = 0; x < ow; ++x)
+            for (int64_t x = x0; x < ow; ++x)
                 d[x] = color_value(m + c * (C + 1), C, p, ps, x) * scale + offset;
         }
     } else {
         float *d = ic->dstf + y * ow * C;
-        for (int64_t x = 0; x < ow; ++x)
+        for (int64_t x = x0; x < ow; ++x)
             for (int c = 0; c < C; ++c)
                 d[x * C + c] = color_value(m + c * (C + 1), C, p, ps, x) * a->scale[c] +
                                a->offset[c];
@@ -221,25 +224,164 @@ FA_INLINE void finish_color(const image_ctx *ic, int C, const int32_t *p, int64_
 }
 
 #define FA_FINISH(Cn)                                                                   \
-    FA_HOT static void finish_c##Cn(const image_ctx *ic, const int32_t *p, int64_t y)   \
+    FA_HOT static void finish_c##Cn(const image_ctx *ic, const int32_t *p, int64_t y,   \
+                                    int64_t x0)                                         \
     {                                                                                   \
         if (ic->color)                                                                  \
-            finish_color(ic, Cn, p, y);                                                 \
+            finish_color(ic, Cn, p, y, x0);                                             \
         else                                                                            \
-            finish_plain(ic, Cn, p, y);                                                 \
+            finish_plain(ic, Cn, p, y, x0);                                             \
     }
 FA_FINISH(1)
 FA_FINISH(3)
 FA_FINISH(4)
 
+#if FA_AVX2
+/* Eight pixels of C uint8 channels (one per dword of q[c]) interleaved into d. */
+FA_TARGET_AVX2 static inline void store_u8_pixels(uint8_t *d, const __m256i *q, int C)
+{
+    __m256i px = q[0];
+    for (int c = 1; c < C; ++c)
+        px = _mm256_or_si256(px, _mm256_slli_epi32(q[c], 8 * c));
+    if (C == 4) {
+        _mm256_storeu_si256((__m256i *)d, px);
+        return;
+    }
+    /* Drop the unused bytes of every dword: 4 pixels per lane become 4 C bytes. */
+    const __m256i keep = C == 3 ? _mm256_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -128,
+                                                   -128, -128, -128, 0, 1, 2, 4, 5, 6, 8, 9, 10,
+                                                   12, 13, 14, -128, -128, -128, -128)
+                                : _mm256_setr_epi8(0, 4, 8, 12, -128, -128, -128, -128, -128,
+                                                   -128, -128, -128, -128, -128, -128, -128, 0,
+                                                   4, 8, 12, -128, -128, -128, -128, -128, -128,
+                                                   -128, -128, -128, -128, -128, -128);
+    px = _mm256_shuffle_epi8(px, keep);
+    const __m128i lo = _mm256_castsi256_si128(px), hi = _mm256_extracti128_si256(px, 1);
+    const int lane = 4 * C;
+    uint8_t t[32];
+    _mm_storeu_si128((__m128i *)t, lo);
+    _mm_storeu_si128((__m128i *)(t + 16), hi);
+    memcpy(d, t, (size_t)lane);
+    memcpy(d + lane, t + 16, (size_t)lane);
+}
+
+/* Eight pixels of C float channels (o[c]) interleaved into d. */
+FA_TARGET_AVX2 static inline void store_f32_pixels(float *d, const __m256 *o, int C)
+{
+    if (C == 1) {
+        _mm256_storeu_ps(d, o[0]);
+    } else if (C == 3) {
+        /* Output vector k takes r, g, b lanes by index, then blends them by position. */
+        static const int32_t idx[3][3][8] = {
+            {{0, 0, 0, 1, 0, 0, 2, 0}, {0, 0, 0, 0, 1, 0, 0, 2}, {0, 0, 0, 0, 0, 1, 0, 0}},
+            {{0, 3, 0, 0, 4, 0, 0, 5}, {0, 0, 3, 0, 0, 4, 0, 0}, {2, 0, 0, 3, 0, 0, 4, 0}},
+            {{0, 0, 6, 0, 0, 7, 0, 0}, {5, 0, 0, 6, 0, 0, 7, 0}, {0, 5, 0, 0, 6, 0, 0, 7}}};
+        static const int32_t at[3][8] = {{0, 1, 2, 0, 1, 2, 0, 1}, {2, 0, 1, 2, 0, 1, 2, 0},
+                                         {1, 2, 0, 1, 2, 0, 1, 2}}; /* channel at position */
+        for (int k = 0; k < 3; ++k) {
+            const __m256i channel = _mm256_loadu_si256((const __m256i *)at[k]);
+            __m256 out = _mm256_permutevar8x32_ps(o[0], _mm256_loadu_si256((const __m256i *)idx[k][0]));
+            for (int c = 1; c < 3; ++c) {
+                const __m256 is_c = _mm256_castsi256_ps(
+                    _mm256_cmpeq_epi32(channel, _mm256_set1_epi32(c)));
+                out = _mm256_blendv_ps(
+                    out, _mm256_permutevar8x32_ps(o[c], _mm256_loadu_si256((const __m256i *)idx[k][c])),
+                    is_c);
+            }
+            _mm256_storeu_ps(d + 8 * k, out);
+        }
+    } else {
+        const __m256 t0 = _mm256_unpacklo_ps(o[0], o[1]), t1 = _mm256_unpackhi_ps(o[0], o[1]);
+        const __m256 t2 = _mm256_unpacklo_ps(o[2], o[3]), t3 = _mm256_unpackhi_ps(o[2], o[3]);
+        const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+        const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+        const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+        const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+        _mm256_storeu_ps(d, _mm256_permute2f128_ps(u0, u1, 0x20));
+        _mm256_storeu_ps(d + 8, _mm256_permute2f128_ps(u2, u3, 0x20));
+        _mm256_storeu_ps(d + 16, _mm256_permute2f128_ps(u0, u1, 0x31));
+        _mm256_storeu_ps(d + 24, _mm256_permute2f128_ps(u2, u3, 0x31));
+    }
+}
+
+/* finish_plain / finish_color for pixels [0, OW rounded down to 8), eight at a time,
+   with the scalar code's operations in its order; returns the pixels done. */
+FA_TARGET_AVX2 static int64_t finish_avx2(const image_ctx *ic, int C, const int32_t *p,
+                                          int64_t y)
+{
+    const fa_augment_args *a = ic->a;
+    const int64_t ow = a->ow, ps = ic->plane, done = ow / 8 * 8;
+    const __m256 unit = _mm256_set1_ps(1.0f / FA_VONE), half = _mm256_set1_ps(0.5f);
+    const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(255.0f);
+    __m256 coef[4][4], bias[4], scale[4], offset[4];
+    memset(coef, 0, sizeof coef);
+    memset(bias, 0, sizeof bias);
+    for (int c = 0; c < C; ++c) {
+        scale[c] = _mm256_set1_ps(a->scale[c]);
+        offset[c] = _mm256_set1_ps(a->offset[c]);
+        if (ic->color) {
+            for (int j = 0; j < C; ++j)
+                coef[c][j] = _mm256_set1_ps(ic->color[c * (C + 1) + j]);
+            bias[c] = _mm256_set1_ps(ic->color[c * (C + 1) + C]);
+        }
+    }
+    const int u8 = a->output == FA_OUT_U8_NHWC, nchw = a->output == FA_OUT_F32_NCHW;
+    for (int64_t x = 0; x < done; x += 8) {
+        __m256 o[4];
+        __m256i q[4];
+        if (ic->color) {
+            __m256 v[4];
+            for (int j = 0; j < C; ++j)
+                v[j] = _mm256_mul_ps(
+                    _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(p + j * ps + x))), unit);
+            for (int c = 0; c < C; ++c) {
+                __m256 acc = _mm256_add_ps(bias[c], _mm256_mul_ps(coef[c][0], v[0]));
+                for (int j = 1; j < C; ++j)
+                    acc = _mm256_add_ps(acc, _mm256_mul_ps(coef[c][j], v[j]));
+                acc = _mm256_min_ps(_mm256_max_ps(acc, zero), top);
+                if (u8)
+                    q[c] = _mm256_cvttps_epi32(_mm256_add_ps(acc, half));
+                else
+                    o[c] = _mm256_add_ps(_mm256_mul_ps(acc, scale[c]), offset[c]);
+            }
+        } else {
+            for (int c = 0; c < C; ++c) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(p + c * ps + x));
+                if (u8)
+                    q[c] = _mm256_srli_epi32(_mm256_add_epi32(v, _mm256_set1_epi32(FA_VONE / 2)),
+                                             FA_VBITS);
+                else
+                    o[c] = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v), unit),
+                                                       scale[c]), offset[c]);
+            }
+        }
+        if (u8)
+            store_u8_pixels(ic->dst8 + (y * ow + x) * C, q, C);
+        else if (nchw)
+            for (int c = 0; c < C; ++c)
+                _mm256_storeu_ps(ic->dstf + (c * a->oh + y) * ow + x, o[c]);
+        else
+            store_f32_pixels(ic->dstf + (y * ow + x) * C, o, C);
+    }
+    return done;
+}
+#endif
+
 FA_INLINE void finish_row(const image_ctx *ic, int C, const int32_t *p, int64_t y)
 {
+    int64_t x = 0;
+#if FA_AVX2
+    if (ic->vector)
+        x = finish_avx2(ic, C, p, y);
+#endif
+    if (x == ic->a->ow)
+        return;
     if (C == 1)
-        finish_c1(ic, p, y);
+        finish_c1(ic, p, y, x);
     else if (C == 3)
-        finish_c3(ic, p, y);
+        finish_c3(ic, p, y, x);
     else
-        finish_c4(ic, p, y);
+        finish_c4(ic, p, y, x);
 }
 
 /* ---- stage 1, general path: any matrix ------------------------------------------- */
@@ -371,6 +513,31 @@ FA_TARGET_AVX2 static inline void mix_y8(__m256i top, __m256i bottom, __m256i wy
                         _mm256_srli_epi32(_mm256_add_epi32(v, _mm256_set1_epi32(4)), FA_VSHIFT));
 }
 
+/* pshufb masks per channel c: the (left, right) bytes of the two 8-byte pixel pairs of
+   a 128-bit lane as word pairs, into dwords 0, 1 (ma, for gather A) or 2, 3 (mb). */
+FA_TARGET_AVX2 static inline void pair_masks(int C, __m256i *ma, __m256i *mb)
+{
+    for (int c = 0; c < C; ++c) {
+        uint8_t m[2][16];
+        memset(m, 0x80, sizeof m); /* 0x80: a zero byte */
+        for (int slot = 0; slot < 2; ++slot)
+            for (int g = 0; g < 2; ++g) {
+                m[g][8 * g + 4 * slot] = (uint8_t)(8 * slot + c);
+                m[g][8 * g + 4 * slot + 2] = (uint8_t)(8 * slot + C + c);
+            }
+        ma[c] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)m[0]));
+        mb[c] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)m[1]));
+    }
+}
+
+/* pshufb mask for C = 1: bytes 0 and 1 of every dword as a word pair. */
+FA_TARGET_AVX2 static inline __m256i pair_mask_c1(void)
+{
+    return _mm256_setr_epi8(0, -128, 1, -128, 4, -128, 5, -128, 8, -128, 9, -128, 12, -128,
+                            13, -128, 0, -128, 1, -128, 4, -128, 5, -128, 8, -128, 9, -128, 12,
+                            -128, 13, -128);
+}
+
 /* Bilinear samples of pixels [x0, x1) (all interior, x1 - x0 a multiple of 8), C = 3 or
    4: for each pixel one 8-byte gather from its top-left and one from its bottom-left
    neighbour bring both columns. */
@@ -386,20 +553,8 @@ FA_TARGET_AVX2 static void bilinear_run_avx2(const image_ctx *ic, int C, const r
     __m256d k0 = _mm256_setr_pd((double)x0, (double)x0 + 1, (double)x0 + 2, (double)x0 + 3);
     __m256d k1 = _mm256_add_pd(k0, _mm256_set1_pd(4.0));
     const __m256i stride = _mm256_set1_epi32((int32_t)rs);
-    /* Per channel: the (left, right) bytes of qword slots 0, 1 as word pairs into
-       dwords 0, 1 (gather A) or 2, 3 (gather B) of each 128-bit lane. */
     __m256i ma[4], mb[4];
-    for (int c = 0; c < C; ++c) {
-        uint8_t m[2][16];
-        memset(m, 0x80, sizeof m); /* 0x80: a zero byte */
-        for (int slot = 0; slot < 2; ++slot)
-            for (int g = 0; g < 2; ++g) {
-                m[g][8 * g + 4 * slot] = (uint8_t)(8 * slot + c);
-                m[g][8 * g + 4 * slot + 2] = (uint8_t)(8 * slot + C + c);
-            }
-        ma[c] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)m[0]));
-        mb[c] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)m[1]));
-    }
+    pair_masks(C, ma, mb);
     for (int64_t x = x0; x < x1; x += 8) {
         const __m256i cx = coords8(rx, sx, k0, k1), cy = coords8(ry, sy, k0, k1);
         k0 = _mm256_add_pd(k0, eight);
@@ -437,9 +592,7 @@ FA_TARGET_AVX2 static void bilinear_run_avx2_c1(const image_ctx *ic, const row_l
     __m256d k0 = _mm256_setr_pd((double)x0, (double)x0 + 1, (double)x0 + 2, (double)x0 + 3);
     __m256d k1 = _mm256_add_pd(k0, _mm256_set1_pd(4.0));
     const __m256i stride = _mm256_set1_epi32((int32_t)rs);
-    const __m256i pairs = _mm256_setr_epi8(0, -128, 1, -128, 4, -128, 5, -128, 8, -128, 9, -128,
-                                           12, -128, 13, -128, 0, -128, 1, -128, 4, -128, 5, -128,
-                                           8, -128, 9, -128, 12, -128, 13, -128);
+    const __m256i pairs = pair_mask_c1();
     for (int64_t x = x0; x < x1; x += 8) {
         const __m256i cx = coords8(rx, sx, k0, k1), cy = coords8(ry, sy, k0, k1);
         k0 = _mm256_add_pd(k0, eight);
@@ -581,6 +734,51 @@ FA_TARGET_AVX2 static int bilinear_block_avx2(const image_ctx *ic, int C, const 
     }
     return 1;
 }
+
+/* Nearest samples of pixels [x, x + 8): one 4-byte gather per pixel after the border
+   map; unscaled coordinates in l. Returns 0, writing nothing, like bilinear_block_avx2. */
+FA_TARGET_AVX2 static int nearest_block_avx2(const image_ctx *ic, int C, const row_line *l,
+                                             int64_t x, int32_t *p)
+{
+    const fa_augment_args *a = ic->a;
+    const __m256d k0 = _mm256_setr_pd((double)x, (double)x + 1, (double)x + 2, (double)x + 3);
+    const __m256d k1 = _mm256_add_pd(k0, _mm256_set1_pd(4.0)), half = _mm256_set1_pd(0.5);
+    /* Clamped to +-FA_COORD_LIMIT = 2^30, every index fits 32 bits. */
+    __m256d coord[4];
+    const double r[2] = {l->rx, l->ry}, s[2] = {l->sx, l->sy};
+    const double lo[2] = {l->xlo, l->ylo}, hi[2] = {l->xhi, l->yhi};
+    for (int j = 0; j < 4; ++j) {
+        const int axis = j / 2;
+        const __m256d z = _mm256_add_pd(_mm256_set1_pd(r[axis]),
+                                        _mm256_mul_pd(_mm256_set1_pd(s[axis]), j % 2 ? k1 : k0));
+        /* clampd (max first: NaN becomes lo), then floor(s + 0.5) like split_nearest. */
+        const __m256d c = _mm256_min_pd(_mm256_max_pd(z, _mm256_set1_pd(lo[axis])),
+                                        _mm256_set1_pd(hi[axis]));
+        coord[j] = _mm256_floor_pd(_mm256_add_pd(c, half));
+    }
+    __m256i xi = _mm256_setr_m128i(_mm256_cvtpd_epi32(coord[0]), _mm256_cvtpd_epi32(coord[1]));
+    __m256i yi = _mm256_setr_m128i(_mm256_cvtpd_epi32(coord[2]), _mm256_cvtpd_epi32(coord[3]));
+    __m256i in_x = _mm256_set1_epi32(-1), in_y = in_x;
+    if (!border8(&xi, a->w, a->fill, &in_x) || !border8(&yi, a->h, a->fill, &in_y))
+        return 0;
+    const __m256i inside = _mm256_and_si256(in_x, in_y);
+    const __m256i off = _mm256_add_epi32(
+        _mm256_mullo_epi32(yi, _mm256_set1_epi32((int32_t)a->src_row_stride)),
+        _mm256_mullo_epi32(xi, _mm256_set1_epi32(C)));
+    __m256i px = gather_pixels(ic->src, _mm256_and_si256(off, inside), C);
+    if (a->fill == FA_FILL_CONSTANT) {
+        const uint8_t *cv = a->cval;
+        const __m256i cval = _mm256_set1_epi32((int32_t)((uint32_t)cv[0] | (uint32_t)cv[1] << 8 |
+                                                         (uint32_t)cv[2] << 16 |
+                                                         (uint32_t)cv[3] << 24));
+        px = _mm256_blendv_epi8(cval, px, inside);
+    }
+    for (int c = 0; c < C; ++c) {
+        const __m256i v = _mm256_and_si256(_mm256_srli_epi32(px, 8 * c), _mm256_set1_epi32(255));
+        _mm256_storeu_si256((__m256i *)(p + c * ic->plane + x), _mm256_slli_epi32(v, FA_VBITS));
+    }
+    return 1;
+}
 #endif
 
 FA_INLINE void bilinear_row(const image_ctx *ic, int C, int64_t y, int32_t *p)
@@ -629,20 +827,34 @@ FA_INLINE void bilinear_row(const image_ctx *ic, int C, int64_t y, int32_t *p)
         bilinear_scalar(ic, C, &l, x, p);
 }
 
-FA_INLINE void nearest_row(const image_ctx *ic, int C, int64_t y, int32_t *p)
+FA_INLINE void nearest_scalar(const image_ctx *ic, int C, const row_line *l, int64_t x,
+                              int32_t *p)
 {
     const fa_augment_args *a = ic->a;
+    const double sx = clampd(l->rx + l->sx * (double)x, l->xlo, l->xhi);
+    const double sy = clampd(l->ry + l->sy * (double)x, l->ylo, l->yhi);
+    const int64_t xi = fa_border_index(split_nearest(sx), a->w, a->fill);
+    const int64_t yi = fa_border_index(split_nearest(sy), a->h, a->fill);
+    for (int c = 0; c < C; ++c)
+        p[c * ic->plane + x] = fetch(ic, C, yi, xi, c) << FA_VBITS;
+}
+
+FA_INLINE void nearest_row(const image_ctx *ic, int C, int64_t y, int32_t *p)
+{
     const double *m = ic->m;
-    const double rx = m[1] * (double)y + m[2];
-    const double ry = m[4] * (double)y + m[5];
-    for (int64_t x = 0; x < a->ow; ++x) {
-        const double sx = clampd(rx + m[0] * (double)x, ic->xmin, ic->xmax);
-        const double sy = clampd(ry + m[3] * (double)x, ic->ymin, ic->ymax);
-        const int64_t xi = fa_border_index(split_nearest(sx), a->w, a->fill);
-        const int64_t yi = fa_border_index(split_nearest(sy), a->h, a->fill);
-        for (int c = 0; c < C; ++c)
-            p[c * ic->plane + x] = fetch(ic, C, yi, xi, c) << FA_VBITS;
-    }
+    const int64_t ow = ic->a->ow;
+    const row_line l = {m[1] * (double)y + m[2], m[4] * (double)y + m[5], m[0], m[3],
+                        ic->xmin, ic->xmax, ic->ymin, ic->ymax, 0, 0};
+    int64_t x = 0;
+#if FA_AVX2
+    if (ic->avx2)
+        for (; x + 8 <= ow; x += 8)
+            if (!nearest_block_avx2(ic, C, &l, x, p))
+                for (int64_t k = x; k < x + 8; ++k)
+                    nearest_scalar(ic, C, &l, k, p);
+#endif
+    for (; x < ow; ++x)
+        nearest_scalar(ic, C, &l, x, p);
 }
 
 FA_INLINE int rows_general(const image_ctx *ic, int C, int interp, int64_t y0, int64_t y1)
@@ -663,6 +875,9 @@ FA_INLINE int rows_general(const image_ctx *ic, int C, int interp, int64_t y0, i
 typedef struct {
     int64_t *i0, *i1; /* mapped source indices (-1: cval) */
     int32_t *w;       /* bilinear weights (1/4096); all 0 for nearest */
+    int32_t *offset;  /* vector path: byte offset of i0 in the row */
+    int32_t *pairs;   /* vector path: (4096 - w) | w << 16 */
+    uint8_t *block;   /* vector path: block k (pixels 8k .. 8k + 7) may use it */
     int exact;        /* every weight is 0: a pure gather */
     int has_fill;     /* some index is -1 */
     int run;          /* i0 is first + x (1), first - x (-1), or neither (0) */
@@ -701,9 +916,64 @@ static void fill_axis(axis_table *t, int64_t count, double base, double step, do
     t->run = t->has_fill ? 0 : (up ? 1 : (down ? -1 : 0));
 }
 
-/* Source row yi interpolated along x into C planes (2^-7 grey level). */
+#if FA_AVX2
+/* The vector blocks of horizontal(): pixels 8k .. 8k + 7 of source row `row`, their
+   samples shifted left by `up` bits (9: straight to sample units). */
+FA_TARGET_AVX2 static void horizontal_avx2(const image_ctx *ic, int C, const axis_table *tx,
+                                           const uint8_t *row, int up, int32_t *h)
+{
+    const int64_t ow = ic->a->ow, ps = ic->plane;
+    __m256i ma[4], mb[4];
+    if (C > 1)
+        pair_masks(C, ma, mb);
+    const __m256i c1 = pair_mask_c1();
+    const __m128i shift_up = _mm_cvtsi32_si128(up);
+    for (int64_t x = 0; x + 8 <= ow; x += 8) {
+        if (!tx->block[x / 8])
+            continue;
+        const __m256i off = _mm256_loadu_si256((const __m256i *)(tx->offset + x));
+        const __m256i wx = _mm256_loadu_si256((const __m256i *)(tx->pairs + x));
+        if (C == 1) {
+            const __m256i t = _mm256_madd_epi16(
+                _mm256_shuffle_epi8(_mm256_i32gather_epi32((const int *)row, off, 1), c1), wx);
+            _mm256_storeu_si256((__m256i *)(h + x),
+                                _mm256_sll_epi32(_mm256_srli_epi32(t, FA_HSHIFT), shift_up));
+            continue;
+        }
+        const __m256i p = _mm256_permute4x64_epi64(off, _MM_SHUFFLE(3, 1, 2, 0));
+        const __m256i ta = _mm256_i32gather_epi64((const long long *)row, _mm256_castsi256_si128(p), 1);
+        const __m256i tb = _mm256_i32gather_epi64((const long long *)row, _mm256_extracti128_si256(p, 1), 1);
+        for (int c = 0; c < C; ++c) {
+            const __m256i t = _mm256_madd_epi16(
+                _mm256_or_si256(_mm256_shuffle_epi8(ta, ma[c]), _mm256_shuffle_epi8(tb, mb[c])), wx);
+            _mm256_storeu_si256((__m256i *)(h + c * ps + x),
+                                _mm256_sll_epi32(_mm256_srli_epi32(t, FA_HSHIFT), shift_up));
+        }
+    }
+}
+
+/* Which blocks of 8 pixels the vector horizontal pass may take: both neighbours
+   inside and adjacent (or a zero weight), the 4- or 8-byte load inside the row. */
+static void plan_vector_axis(axis_table *t, int64_t count, int64_t w, int C)
+{
+    const int64_t last = C == 4 ? w - 2 : (C == 3 ? w - 3 : w - 4);
+    for (int64_t k = 0; k < count; ++k) {
+        t->offset[k] = t->i0[k] >= 0 ? (int32_t)(t->i0[k] * C) : 0;
+        t->pairs[k] = (FA_WONE - t->w[k]) | t->w[k] << 16;
+    }
+    for (int64_t b = 0; b < count / 8; ++b) {
+        int ok = 1;
+        for (int64_t k = 8 * b; k < 8 * b + 8; ++k)
+            ok &= t->i0[k] >= 0 && t->i0[k] <= last && (t->w[k] == 0 || t->i1[k] == t->i0[k] + 1);
+        t->block[b] = (uint8_t)ok;
+    }
+}
+#endif
+
+/* Source row yi interpolated along x into C planes (2^-7 grey level), shifted left by
+   `up` bits (9 gives sample units, for rows used unblended). */
 FA_INLINE void horizontal(const image_ctx *ic, int C, const axis_table *tx, int64_t yi,
-                          int32_t *h)
+                          int up, int32_t *h)
 {
     const fa_augment_args *a = ic->a;
     const int64_t ow = a->ow, ps = ic->plane;
@@ -712,22 +982,34 @@ FA_INLINE void horizontal(const image_ctx *ic, int C, const axis_table *tx, int6
         for (int c = 0; c < C; ++c)
             for (int64_t x = 0; x < ow; ++x)
                 h[c * ps + x] = mix_x(fetch(ic, C, yi, tx->i0[x], c),
-                                      fetch(ic, C, yi, tx->i1[x], c), tx->w[x]);
+                                      fetch(ic, C, yi, tx->i1[x], c), tx->w[x]) << up;
         return;
     }
+    int64_t vector_end = 0;
+#if FA_AVX2
+    if (tx->block) {
+        horizontal_avx2(ic, C, tx, row, up, h);
+        vector_end = ow / 8 * 8;
+    }
+#endif
     for (int c = 0; c < C; ++c) {
         const uint8_t *r = row + c;
         int32_t *q = h + c * ps;
-        for (int64_t x = 0; x < ow; ++x)
-            q[x] = mix_x(r[tx->i0[x] * C], r[tx->i1[x] * C], tx->w[x]);
+        for (int64_t x = 0; x < ow; ++x) {
+            if (x < vector_end && tx->block[x / 8]) {
+                x = x / 8 * 8 + 7;
+                continue;
+            }
+            q[x] = mix_x(r[tx->i0[x] * C], r[tx->i1[x] * C], tx->w[x]) << up;
+        }
     }
 }
 
 #define FA_HORIZONTAL(Cn)                                                               \
     FA_HOT static void horizontal_c##Cn(const image_ctx *ic, const axis_table *tx,       \
-                                        int64_t yi, int32_t *h)                         \
+                                        int64_t yi, int up, int32_t *h)                 \
     {                                                                                   \
-        horizontal(ic, Cn, tx, yi, h);                                                  \
+        horizontal(ic, Cn, tx, yi, up, h);                                              \
     }
 FA_HORIZONTAL(1)
 FA_HORIZONTAL(3)
@@ -832,14 +1114,14 @@ FA_INLINE void copy_row(const image_ctx *ic, int C, const axis_table *tx, int64_
 }
 
 FA_INLINE void horizontal_for(const image_ctx *ic, int C, const axis_table *tx, int64_t yi,
-                              int32_t *h)
+                              int up, int32_t *h)
 {
     if (C == 1)
-        horizontal_c1(ic, tx, yi, h);
+        horizontal_c1(ic, tx, yi, up, h);
     else if (C == 3)
-        horizontal_c3(ic, tx, yi, h);
+        horizontal_c3(ic, tx, yi, up, h);
     else
-        horizontal_c4(ic, tx, yi, h);
+        horizontal_c4(ic, tx, yi, up, h);
 }
 
 FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t y0,
@@ -849,14 +1131,23 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
     const int64_t ow = a->ow, n = ic->block;
     const double *m = ic->m;
     axis_table tx;
-    char *mem = malloc((size_t)ow * (2 * sizeof(int64_t) + sizeof(int32_t)));
+    char *mem = malloc((size_t)ow * (2 * sizeof(int64_t) + 3 * sizeof(int32_t) + 1));
     if (!mem)
         return -1;
     tx.i0 = (int64_t *)mem;
     tx.i1 = tx.i0 + ow;
     tx.w = (int32_t *)(tx.i1 + ow);
+    tx.offset = tx.w + ow;
+    tx.pairs = tx.offset + ow;
+    tx.block = NULL;
     /* The general path's expression with the y term (exactly zero) kept. */
     fill_axis(&tx, ow, m[1] * 0.0 + m[2], m[0], ic->xmin, ic->xmax, a->w, interp, a->fill);
+#if FA_AVX2
+    if (ic->avx2 && !tx.has_fill) {
+        tx.block = (uint8_t *)(tx.pairs + ow);
+        plan_vector_axis(&tx, ow, a->w, C);
+    }
+#endif
     const int direct = !ic->color && a->output == FA_OUT_U8_NHWC && tx.exact;
     /* Slot 0 holds source row ya interpolated along x, slot 1 row yb. */
     int32_t *cache[2] = {ic->rows, ic->rows + n};
@@ -865,11 +1156,17 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
     for (int64_t y = y0; y < y1; ++y) {
         int64_t ya, yb;
         int32_t wy;
-        axis_table ty = {&ya, &yb, &wy, 0, 0, 0};
+        axis_table ty = {&ya, &yb, &wy, NULL, NULL, NULL, 0, 0, 0};
         fill_axis(&ty, 1, m[4] * (double)y + m[5], m[3], ic->ymin, ic->ymax, a->h, interp,
                   a->fill);
         if (ty.exact && direct) {
             copy_row(ic, C, &tx, ya, y);
+            continue;
+        }
+        if (ty.exact && cached[0] != ya && cached[1] != ya) {
+            /* A row used alone: straight into sample units, no cache. */
+            horizontal_for(ic, C, &tx, ya, FA_WBITS - FA_VSHIFT, v);
+            finish_row(ic, C, v, y);
             continue;
         }
         /* Moving down a row, the old yb is usually the new ya. */
@@ -881,14 +1178,14 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
             cached[0] = ya;
         }
         if (cached[0] != ya) {
-            horizontal_for(ic, C, &tx, ya, cache[0]);
+            horizontal_for(ic, C, &tx, ya, 0, cache[0]);
             cached[0] = ya;
         }
         if (ty.exact) {
             vertical_exact(cache[0], n, v);
         } else {
             if (cached[1] != yb) {
-                horizontal_for(ic, C, &tx, yb, cache[1]);
+                horizontal_for(ic, C, &tx, yb, 0, cache[1]);
                 cached[1] = yb;
             }
             vertical(cache[0], cache[1], wy, n, v);
@@ -939,7 +1236,7 @@ typedef struct {
     const fa_augment_args *a;
     rows_fn rows;
     int64_t per_image, rows_per_chunk;
-    int stream, avx2;
+    int stream, avx2, vector;
 } augment_plan;
 
 static int augment_task(void *ctx, int64_t k)
@@ -979,6 +1276,7 @@ static int augment_task(void *ctx, int64_t k)
     if (!ic.rows)
         return -1;
     ic.avx2 = p->avx2;
+    ic.vector = p->vector;
     ic.stream = p->stream;
     const int rc = p->rows(&ic, y0, y1);
 #if FA_SSE2
@@ -995,11 +1293,12 @@ int fa_augment(const fa_augment_args *a)
         return 0;
     /* Beyond a few MiB the output leaves the caches anyway: stream it. */
     const int stream = a->n * a->oh * a->ow * a->c > ((int64_t)8 << 20);
-    augment_plan plan = {a, choose_rows(a->c, a->interp), 1, a->oh, stream, 0};
+    augment_plan plan = {a, choose_rows(a->c, a->interp), 1, a->oh, stream, 0, 0};
 #if FA_AVX2
     /* Gathers take 32-bit offsets within an image, and read 4 bytes. */
     const int64_t extent = a->src_row_stride * (a->h - 1) + a->w * a->c;
-    plan.avx2 = fa_simd_enabled && __builtin_cpu_supports("avx2") && extent >= 4 &&
+    plan.vector = fa_simd_enabled && __builtin_cpu_supports("avx2");
+    plan.avx2 = plan.vector && extent >= 4 &&
                 a->src_row_stride * a->h + a->w * a->c < ((int64_t)1 << 31);
 #endif
     fa_split_rows(a->n, a->oh, a->threads, &plan.per_image, &plan.rows_per_chunk);
