@@ -287,11 +287,13 @@ def invert(predictions, info: ViewInfo, interpolation: str = "bilinear"
     a[..., 1, 2] += 0.5 * sy - 0.5
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
     dtype = p.dtype if interpolation == "nearest" else np.result_type(p.dtype, np.float32)
-    maps = np.zeros((v, count, h, w) + p.shape[4:], dtype)
+    maps = np.empty((v, count, h, w) + p.shape[4:], dtype)
     valid = np.empty((v, count, h, w), bool)
     flat = p.reshape(v, count * ph * pw, -1)
     base = (np.arange(count) * (ph * pw))[:, None, None]
     for k in range(v):  # small: one vectorised lookup per view
+        if count and np.all(a[k] == a[k][0]) and _paste(p[k], a[k][0], maps[k], valid[k]):
+            continue
         c = a[k][:, :, :, None, None]  # (N, 2, 3, 1, 1)
         px = c[:, 0, 0] * xs + c[:, 0, 1] * ys + c[:, 0, 2]
         py = c[:, 1, 0] * xs + c[:, 1, 1] * ys + c[:, 1, 2]
@@ -316,6 +318,36 @@ def invert(predictions, info: ViewInfo, interpolation: str = "bilinear"
         got = np.where(valid[k][..., None], got, 0)
         maps[k] = got.reshape(maps.shape[1:])
     return maps, valid
+
+
+def _paste(src: np.ndarray, a: np.ndarray, out: np.ndarray, valid: np.ndarray) -> bool:
+    """Invert one view by slicing when its map ``a`` (2, 3), image pixel -> prediction
+    pixel, is an axis permutation with unit signs and an integer shift (flips, crops,
+    90-degree rotations at the view's resolution): exact, no lookups. False otherwise."""
+    lin, t = a[:, :2], a[:, 2]
+    if not (np.all(np.isin(lin, (-1.0, 0.0, 1.0))) and np.all(t == np.round(t))
+            and np.count_nonzero(lin) == 2 and abs(np.linalg.det(lin)) == 1.0):
+        return False
+    swap = lin[0, 1] != 0
+    # q[:, r, c] with r = sr * y + tr, c = sc * x + tc for image pixel (x, y).
+    q = src.swapaxes(1, 2) if swap else src
+    sr, tr = (lin[0, 1], t[0]) if swap else (lin[1, 1], t[1])
+    sc, tc = (lin[1, 0], t[1]) if swap else (lin[0, 0], t[0])
+    rows, cols = q.shape[1:3]
+    if sr < 0:
+        q, tr = q[:, ::-1], rows - 1 - tr
+    if sc < 0:
+        q, tc = q[:, :, ::-1], cols - 1 - tc
+    oy, ox = int(tr), int(tc)
+    h, w = out.shape[1:3]
+    y0, y1 = max(0, -oy), min(h, rows - oy)
+    x0, x1 = max(0, -ox), min(w, cols - ox)
+    out[...] = 0
+    valid[...] = False
+    if y0 < y1 and x0 < x1:
+        out[:, y0:y1, x0:x1] = q[:, y0 + oy:y1 + oy, x0 + ox:x1 + ox]
+        valid[:, y0:y1, x0:x1] = True
+    return True
 
 
 def merge(predictions, how: str = "mean", *, valid=None, info: ViewInfo | None = None
@@ -372,15 +404,16 @@ def merge(predictions, how: str = "mean", *, valid=None, info: ViewInfo | None =
     if how == "vote":
         return _vote(p, valid)
     ftype = np.result_type(p.dtype, np.float32)
+    # Sums of a few views: accumulating in the output's float type is accurate enough.
     if valid is None:
         if how == "mean":
-            return p.mean(axis=0, dtype=np.float64).astype(ftype)
+            return p.mean(axis=0, dtype=ftype)
         return p.max(axis=0)
     if how == "mean":
-        total = np.where(valid, p, 0).sum(axis=0, dtype=np.float64)
-        count = valid.sum(axis=0)
+        total = np.sum(p, axis=0, where=valid, dtype=ftype)
+        count = valid.sum(axis=0, dtype=ftype)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return (total / count).astype(ftype)
+            return total / count
     out = np.where(valid, p.astype(ftype), -np.inf).max(axis=0)
     return np.where(valid.any(axis=0), out, np.nan).astype(ftype)
 

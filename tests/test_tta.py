@@ -170,7 +170,7 @@ def test_merge_modes_against_numpy():
     rng = np.random.default_rng(0)
     p = rng.normal(size=(7, 5, 4)).astype(np.float32)
     np.testing.assert_allclose(tta.merge(p, "mean"), p.astype(np.float64).mean(0),
-                               rtol=1e-6)
+                               rtol=1e-6, atol=1e-6)  # float32 sums of 7 values
     assert tta.merge(p, "mean").dtype == np.float32
     np.testing.assert_array_equal(tta.merge(p, "max"), p.max(0))
     votes = p.argmax(-1)
@@ -230,6 +230,37 @@ def test_invert_d4_exact():
     assert valid.all() and maps.dtype == np.float64
     for k in range(8):
         np.testing.assert_array_equal(maps[k], dense_model(x))
+
+
+def test_invert_lookup_path_equals_slicing():
+    """Views whose images have different maps take the per-pixel lookup instead of
+    slicing; on integer maps both are exact."""
+    x = photo_batch(2, 15, 15, seed=8)
+    v, info = tta.views(x, "d4", return_info=True)
+    p = run_model(dense_model, v)
+    mixed = info.matrices.copy()
+    mixed[:, 1] = np.roll(info.matrices[:, 1], 1, axis=0)
+    q = p.copy()
+    q[:, 1] = np.roll(p[:, 1], 1, axis=0)
+    other = tta.ViewInfo(info.names, mixed, info.image_size, info.view_size)
+    for interpolation in ("bilinear", "nearest"):
+        maps, valid = tta.invert(q, other, interpolation=interpolation)
+        assert valid.all()
+        for k in range(8):
+            np.testing.assert_array_equal(maps[k], dense_model(x))
+    crops, info = tta.views(x, "ten_crop", size=(9, 6), return_info=True)
+    p = run_model(dense_model, crops)
+    sliced = tta.invert(p, info)
+    mixed = info.matrices.copy()
+    mixed[:, 1] = np.roll(info.matrices[:, 1], 3, axis=0)
+    q = p.copy()
+    q[:, 1] = np.roll(p[:, 1], 3, axis=0)
+    maps, valid = tta.invert(q, tta.ViewInfo(info.names, mixed, info.image_size,
+                                             info.view_size))
+    np.testing.assert_array_equal(valid[:, 0], sliced[1][:, 0])
+    np.testing.assert_array_equal(np.roll(valid[:, 1], -3, axis=0), sliced[1][:, 1])
+    np.testing.assert_array_equal(maps[:, 0], sliced[0][:, 0])
+    np.testing.assert_array_equal(np.roll(maps[:, 1], -3, axis=0), sliced[0][:, 1])
 
 
 def test_invert_position_dependent_model(batch):
