@@ -209,13 +209,10 @@ def views(images: np.ndarray, kind: str | Compose = "flip", n: int | None = None
             params = kind.sample(count, shape, indices=np.arange(count),
                                  groups=np.full(count, v))
             outs.append(kind.apply(x, params))
-            maps = stage_maps(params)
-            mats.append(_chain(maps) if count else np.zeros((0, 2, 3)))
-        if count:
-            view_size = tuple(int(s) for s in maps[-1][1][0]) if maps else (h, w)
-        else:
-            view_size = (h, w)
+            mats.append(_chain(stage_maps(params)) if count else np.zeros((0, 2, 3)))
         out = np.stack(outs)
+        spatial = out.shape[3:5] if params["output"]["layout"] == "NCHW" else out.shape[2:4]
+        view_size = (int(spatial[0]), int(spatial[1]))
         names = tuple(f"view{v}" for v in range(int(n)))
         matrices = np.stack(mats)
     else:
@@ -289,6 +286,8 @@ def invert(predictions, info: ViewInfo, interpolation: str = "bilinear"
     dtype = p.dtype if interpolation == "nearest" else np.result_type(p.dtype, np.float32)
     maps = np.empty((v, count, h, w) + p.shape[4:], dtype)
     valid = np.empty((v, count, h, w), bool)
+    if count == 0:
+        return maps, valid
     flat = p.reshape(v, count * ph * pw, -1)
     base = (np.arange(count) * (ph * pw))[:, None, None]
     for k in range(v):  # small: one vectorised lookup per view

@@ -289,3 +289,9 @@ def test_loader_with_explicit_groups_recipe():
     for images, labels in loader:
         out[labels] = images
     assert_grouped(out, clip_of)
+
+
+def test_empty_batch_with_groups():
+    x = np.zeros((0, 56, 64, 3), np.uint8)
+    assert pipeline()(x, groups=[]).shape == (0, 40, 40, 3)
+    assert pipeline(group_size=2)(x).shape == (0, 40, 40, 3)

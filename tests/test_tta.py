@@ -410,3 +410,16 @@ def test_bad_merge_and_invert_input(batch):
         tta.invert(dense, {"names": ()})
     with pytest.raises(ValueError, match="interpolation"):
         tta.invert(dense, info, interpolation="cubic")
+
+
+def test_empty_batch():
+    x = np.zeros((0, 20, 30, 3), np.uint8)
+    aug = fastaug.Compose([fastaug.RandomResizedCrop(12), fastaug.HorizontalFlip()], seed=0)
+    for kind, kwargs, shape in [("flip", {}, (2, 0, 20, 30, 3)),
+                                ("ten_crop", {"size": 10}, (10, 0, 10, 10, 3)),
+                                (aug, {"n": 3}, (3, 0, 12, 12, 3))]:
+        v, info = tta.views(x, kind, return_info=True, **kwargs)
+        assert v.shape == shape and info.matrices.shape == shape[:2] + (2, 3)
+        maps, valid = tta.invert(np.zeros(shape[:4]), info)
+        assert maps.shape == shape[:2] + (20, 30) and valid.shape == maps.shape
+        assert tta.merge(maps, "mean", valid=valid).shape == (0, 20, 30)

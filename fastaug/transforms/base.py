@@ -123,6 +123,8 @@ class SampleStream:
             raise ValueError(f"give either group_size (set to {self.group_size}) or "
                              "groups, not both")
         ids = np.asarray(groups)
+        if ids.shape == (0,):
+            ids = ids.astype(np.int64)  # an empty list is float64 to numpy
         if ids.dtype.kind not in "iu" or ids.ndim != 1:
             raise ValueError(f"groups must be a 1-D array of integer group ids, got "
                              f"dtype {ids.dtype}, shape {ids.shape}")
