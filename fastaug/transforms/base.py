@@ -119,7 +119,7 @@ class SampleStream:
         """Validated explicit group ids of ``n`` images (int64 (n,)), or None."""
         if groups is None:
             return None
-        if getattr(self, "group_size", None) is not None:
+        if self.group_size is not None:
             raise ValueError(f"give either group_size (set to {self.group_size}) or "
                              "groups, not both")
         ids = np.asarray(groups)
@@ -140,15 +140,7 @@ class SampleStream:
         ``groups`` comes from :meth:`_check_groups`."""
         if groups is not None:
             return groups
-        size = getattr(self, "group_size", None)
-        return idx if size is None else idx // size
-
-    def _keys(self, n: int, indices=None, groups=None) -> np.ndarray:
-        """Stream keys of ``n`` samples of this epoch, uint64 (n,); without ``indices``
-        the running counter advances (after ``groups`` is checked)."""
-        ids = self._check_groups(n, groups)
-        idx = self._indices(n, indices)
-        return sample_keys(self.seed, self._epoch, self._group_ids(idx, ids))
+        return idx if self.group_size is None else idx // self.group_size
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

@@ -93,7 +93,7 @@ import numbers
 import numpy as np
 
 from .. import ops
-from .base import Random, SampleStream
+from .base import Random, SampleStream, sample_keys
 from .color import brightness_matrix, contrast_matrix, gray_weights, identity, saturation_matrix
 
 __all__ = ["RandAugment", "TrivialAugmentWide", "OP_NAMES"]
@@ -304,7 +304,9 @@ class _Policy(SampleStream):
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
             raise ValueError(f"n must be a non-negative integer, got {n!r}")
         h, w = int(size[0]), int(size[1])
-        keys = self._keys(int(n), indices, groups)
+        ids = self._check_groups(int(n), groups)
+        keys = sample_keys(self.seed, self._epoch,
+                           self._group_ids(self._indices(int(n), indices), ids))
         return self._draw(Random(keys, 0), h, w)
 
     def _draw(self, rng: Random, h: int, w: int):  # pragma: no cover
