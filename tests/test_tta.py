@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import photo_batch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fastaug
 from fastaug import tta
@@ -230,6 +232,25 @@ def test_invert_d4_exact():
     assert valid.all() and maps.dtype == np.float64
     for k in range(8):
         np.testing.assert_array_equal(maps[k], dense_model(x))
+
+
+@settings(max_examples=60, deadline=None)
+@given(h=st.integers(1, 12), w=st.integers(1, 12), c=st.sampled_from([1, 3, 4]),
+       ch=st.integers(1, 12), cw=st.integers(1, 12), seed=st.integers(0, 2**16))
+def test_crop_views_and_inversion_property(h, w, c, ch, cw, seed):
+    """Any image and crop size: ten-crop views equal slicing, and inverting an
+    equivariant map gives the image's map exactly on each crop's region, zero outside."""
+    ch, cw = min(ch, h), min(cw, w)
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, (2, h, w, c), dtype=np.uint8)
+    v, info = tta.views(x, "ten_crop", size=(ch, cw), return_info=True)
+    expected = ref_five_crop(x, ch, cw) + ref_five_crop(x[:, :, ::-1], ch, cw)
+    for got, want in zip(v, expected):
+        np.testing.assert_array_equal(got, want)
+    maps, valid = tta.invert(v[..., 0], info, interpolation="nearest")
+    assert (valid.sum(axis=(2, 3)) == ch * cw).all()
+    np.testing.assert_array_equal(maps[valid], np.broadcast_to(x[..., 0], maps.shape)[valid])
+    assert not maps[~valid].any()
 
 
 def test_invert_lookup_path_equals_slicing():
