@@ -4,7 +4,7 @@ Batches are uint8 numpy arrays ``(N, H, W, C)``; see :mod:`fastaug.ops` for the 
 operations and the conventions every part of the package follows, and
 :class:`fastaug.Compose` for random pipelines.
 """
-from . import ops
+from . import ops, tta
 from ._threads import get_num_threads, set_num_threads
 from .compose import Compose
 from .keras import ImageDataGenerator
@@ -77,6 +77,7 @@ __all__ = [
     "get_num_threads",
     "prefetch",
     "ops",
+    "tta",
     "set_num_threads",
     "__version__",
 ]

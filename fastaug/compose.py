@@ -264,6 +264,28 @@ class Compose(SampleStream):
         Non-negative. None draws one from the OS (``aug.seed`` then tells which).
     threads : int, optional
         Native threads per call; default :func:`fastaug.get_num_threads`.
+    group_size : int, optional
+        Give runs of ``group_size`` consecutive global sample indices the same random
+        parameters: sample ``i`` draws from the stream of key ``i // group_size``
+        (frames of a clip stored one after the other, stereo pairs at ``2j, 2j + 1``).
+        With a :class:`fastaug.Loader`, whose batches pass the dataset indices, this
+        holds whatever the shuffling or batching. For other groupings pass
+        ``groups=`` per call instead (see :meth:`__call__`).
+
+    Notes
+    -----
+    **Groups.** Grouped images draw identical parameters from every per-image
+    transform: the same crop, flip, angle, colour factors, noise and erasing (see
+    :class:`fastaug.transforms.base.SampleStream` for the keys). Images of different
+    sizes in one group (a list) share the random *draws*, which each transform resolves
+    against each image's own size: the same flip, angle and colour, translations and
+    ``RandomCrop`` offsets as the same fractions of the free range,
+    ``RandomResizedCrop``'s same area fraction, aspect ratio and relative position
+    (when both sizes accept the same of its 10 tries). ``MixUp``/``CutMix`` draw one
+    weight (and box) per batch anyway; with groups they pair whole groups: member
+    ``r`` of a batch's ``j``-th group (in order of first appearance) is mixed with
+    member ``r mod m`` of the ``(j - 1)``-th group (cyclically; ``m`` is that group's
+    size in the batch), so the members of a group stay alike.
 
     Examples
     --------
@@ -273,7 +295,7 @@ class Compose(SampleStream):
     """
 
     def __init__(self, transforms: Sequence[Transform], seed: int | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, group_size: int | None = None):
         if isinstance(transforms, Transform):
             transforms = [transforms]
         flat: list = []
@@ -290,13 +312,14 @@ class Compose(SampleStream):
             else:
                 raise TypeError(f"transforms[{k}] must be a fastaug transform, got {t!r}")
         self.transforms: tuple = tuple(flat)
-        self._init_stream(seed, threads)
+        self._init_stream(seed, threads, group_size)
         self._plan = _plan(self.transforms)
 
     # ---- sampling -----------------------------------------------------------------
 
     def sample(self, n: int, image_shape: Sequence | np.ndarray | None = None,
-               indices: Sequence[int] | np.ndarray | None = None) -> dict:
+               indices: Sequence[int] | np.ndarray | None = None,
+               groups: Sequence[int] | np.ndarray | None = None) -> dict:
         """Draw the parameters of ``n`` samples as plain arrays.
 
         Parameters
@@ -308,6 +331,9 @@ class Compose(SampleStream):
         indices : array_like of int, shape (n,), optional
             Global sample indices; default the next ``n`` of the running counter of this
             epoch (which then advances, as a call does).
+        groups : array_like of int, shape (n,), optional
+            Group ids (non-negative): images with the same id get the same parameters.
+            Not with ``group_size``.
 
         Returns
         -------
@@ -321,18 +347,20 @@ class Compose(SampleStream):
             mean is taken), ``pixel`` (pixel transform after the stage, or None);
             ``output`` (conversion arguments), ``post`` and ``batch`` (parameters of
             the later transforms), and ``pipeline`` (transform names), ``indices``,
-            ``epoch``, ``seed``, ``channels``, ``input_sizes``.
+            ``epoch``, ``seed``, ``channels``, ``input_sizes``, ``groups`` (int64 (N,)
+            stream keys: the group ids, or the indices without groups).
         """
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
             raise ValueError(f"n must be a non-negative integer, got {n!r}")
         n = int(n)
         sizes, channels = _image_sizes(n, image_shape)
+        ids = self._check_groups(n, groups)
         idx = self._indices(n, indices)
         hint = tuple(np.asarray(image_shape)[:2]) if np.ndim(image_shape) == 1 else None
-        return self._sample(idx, sizes, channels, self._epoch, hint)
+        return self._sample(idx, sizes, channels, self._epoch, hint, ids)
 
     def _sample(self, idx: np.ndarray, sizes: np.ndarray, channels: int, epoch: int,
-                hint: tuple | None = None) -> dict:
+                hint: tuple | None = None, groups: np.ndarray | None = None) -> dict:
         n = len(idx)
         if n == 0:
             # Sample one image to learn the output sizes, then keep none of it.
@@ -342,7 +370,8 @@ class Compose(SampleStream):
             one = self._sample(np.zeros(1, np.int64), np.array([hint], np.int64), channels,
                                epoch)
             return _take(one, np.zeros(0, np.int64))
-        keys = sample_keys(self.seed, epoch, idx)
+        groups = self._group_ids(idx, groups)
+        keys = sample_keys(self.seed, epoch, groups)
         input_sizes = sizes
         stages = []
         for st in self._plan.stages:
@@ -358,8 +387,11 @@ class Compose(SampleStream):
         for s in self._plan.batch:
             first = int(idx[0]) if n else 0
             rng = np.random.default_rng([self.seed, epoch, first, n, s])
-            batch.append({"slot": s, "params": self.transforms[s].sample(rng, n, sizes)})
-        return {"pipeline": self._names(), "indices": idx, "epoch": epoch, "seed": self.seed,
+            grouped = None if np.array_equal(groups, idx) else groups
+            batch.append({"slot": s, "params": self.transforms[s].sample(rng, n, sizes,
+                                                                         grouped)})
+        return {"pipeline": self._names(), "indices": idx, "groups": groups, "epoch": epoch,
+                "seed": self.seed,
                 "channels": channels,
                 "input_sizes": input_sizes, "stages": stages, "output": output, "post": post,
                 "batch": batch}
@@ -413,7 +445,8 @@ class Compose(SampleStream):
     # ---- applying -----------------------------------------------------------------
 
     def __call__(self, images: Images, labels: Sequence | np.ndarray | None = None,
-                 indices: Sequence[int] | np.ndarray | None = None, *, masks: Any = None,
+                 indices: Sequence[int] | np.ndarray | None = None, *,
+                 groups: Sequence[int] | np.ndarray | None = None, masks: Any = None,
                  boxes: Any = None, keypoints: Any = None, box_format: str = "xyxy",
                  min_area: float = 0.0, min_visibility: float = 0.0,
                  remove_invisible: bool = True, flip_index: Sequence[int] | None = None,
@@ -428,6 +461,12 @@ class Compose(SampleStream):
             Returned alongside (mixed by ``MixUp``/``CutMix``).
         indices : array_like of int, shape (N,), optional
             Global sample indices (for loaders); default the running counter.
+        groups : array_like of int, shape (N,), optional
+            Group ids (non-negative): images with the same id get identical random
+            parameters, those of the stream keyed by (seed, epoch, id), whatever batch
+            they are in. Not with ``group_size``. With a Loader, wrap the pipeline:
+            ``augment=lambda images, indices: aug(images, indices=indices,
+            groups=clip_of[indices])`` (give ``aug`` ``threads=1`` yourself then).
         masks, boxes, keypoints : optional
             Targets moved with the images (see :mod:`fastaug.targets`); with ``boxes``,
             ``labels`` are per-box labels dropped with their boxes.
@@ -445,8 +484,9 @@ class Compose(SampleStream):
         sizes, channels = _shape_of(batch)
         if labels is not None and len(labels) != len(batch):
             raise ValueError(f"labels has {len(labels)} entries for {len(batch)} images")
+        ids = self._check_groups(len(batch), groups)
         params = self._sample(self._indices(len(batch), indices), sizes, channels, self._epoch,
-                              _size_hint(batch))
+                              _size_hint(batch), ids)
         return self.apply(images, params, labels, masks=masks, boxes=boxes,
                           keypoints=keypoints, box_format=box_format, min_area=min_area,
                           min_visibility=min_visibility, remove_invisible=remove_invisible,
@@ -620,15 +660,19 @@ class Compose(SampleStream):
         return tuple(type(t).__name__ for t in self.transforms)
 
     def to_config(self) -> dict:
-        """The pipeline as plain JSON-friendly data: ``{"transforms": [...], "seed", "threads"}``.
+        """The pipeline as plain JSON-friendly data: ``{"transforms": [...], "seed", "threads"}``
+        (and ``"group_size"`` when set).
 
         Returns
         -------
         dict
             ``Compose.from_config(aug.to_config())`` rebuilds an equal pipeline.
         """
-        return {"transforms": [t.to_config() for t in self.transforms], "seed": self.seed,
-                "threads": self.threads}
+        config = {"transforms": [t.to_config() for t in self.transforms], "seed": self.seed,
+                  "threads": self.threads}
+        if self.group_size is not None:
+            config["group_size"] = self.group_size
+        return config
 
     @classmethod
     def from_config(cls, config: dict | list) -> Compose:
@@ -637,7 +681,8 @@ class Compose(SampleStream):
         Parameters
         ----------
         config : dict or list
-            ``{"transforms": [{"name": ..., **args}, ...], "seed": ..., "threads": ...}``.
+            ``{"transforms": [{"name": ..., **args}, ...], "seed": ..., "threads": ...}``,
+            optionally ``"group_size"``.
 
         Returns
         -------
@@ -647,16 +692,18 @@ class Compose(SampleStream):
             config = {"transforms": config}
         if not isinstance(config, dict) or "transforms" not in config:
             raise ValueError("a Compose config must be a dict with a 'transforms' list")
-        unknown = set(config) - {"transforms", "seed", "threads"}
+        unknown = set(config) - {"transforms", "seed", "threads", "group_size"}
         if unknown:
             raise ValueError(f"unknown Compose config keys {sorted(unknown)}")
         transforms = [from_config(t) for t in config["transforms"]]
-        return cls(transforms, seed=config.get("seed"), threads=config.get("threads"))
+        return cls(transforms, seed=config.get("seed"), threads=config.get("threads"),
+                   group_size=config.get("group_size"))
 
     def __repr__(self) -> str:
         inner = "".join(f"    {t!r},\n" for t in self.transforms)
         threads = "" if self.threads is None else f", threads={self.threads}"
-        return f"Compose([\n{inner}], seed={self.seed}{threads})"
+        group = "" if self.group_size is None else f", group_size={self.group_size}"
+        return f"Compose([\n{inner}], seed={self.seed}{threads}{group})"
 
     def __len__(self) -> int:
         return len(self.transforms)

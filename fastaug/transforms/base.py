@@ -50,15 +50,32 @@ def _u64(value: int) -> np.ndarray:
 
 class SampleStream:
     """Seed, epoch and running sample index: what makes sample ``i`` of epoch ``e`` draw
-    the same parameters wherever it falls (Compose and the policies share it)."""
+    the same parameters wherever it falls (Compose and the policies share it).
 
-    def _init_stream(self, seed, threads) -> None:
+    Groups
+    ------
+    The stream of a sample is keyed by ``(seed, epoch, key)``, where the key is the
+    sample's global index, or its group's id when samples are grouped: samples with the
+    same key draw the same parameters. ``group_size=k`` keys sample ``i`` by
+    ``i // k`` (runs of ``k`` consecutive global indices form a group); an explicit
+    ``groups=ids`` per call keys sample ``j`` of the batch by ``ids[j]``. A group id
+    thus plays the role of a sample index: ``group_size=1``, or ``groups`` equal to the
+    indices, is the ungrouped stream, and a group's parameters depend only on (seed,
+    epoch, id), not on the batches its members arrive in.
+    """
+
+    def _init_stream(self, seed, threads, group_size: int | None = None) -> None:
         if seed is None:
             seed = int(np.random.SeedSequence().entropy) & ((1 << 63) - 1)
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
         self.seed = int(seed)
         self.threads = None if threads is None else _check_threads(threads)
+        if group_size is not None and (isinstance(group_size, bool) or not isinstance(
+                group_size, numbers.Integral) or group_size < 1):
+            raise ValueError(f"group_size must be a positive integer or None, got "
+                             f"{group_size!r}")
+        self.group_size = None if group_size is None else int(group_size)
         self._epoch = 0
         self._next = 0
         self._lock = threading.Lock()
@@ -97,6 +114,33 @@ class SampleStream:
         if len(idx) and idx.min() < 0:
             raise ValueError("indices must be non-negative")
         return idx.astype(np.int64)
+
+    def _check_groups(self, n: int, groups) -> np.ndarray | None:
+        """Validated explicit group ids of ``n`` images (int64 (n,)), or None."""
+        if groups is None:
+            return None
+        if self.group_size is not None:
+            raise ValueError(f"give either group_size (set to {self.group_size}) or "
+                             "groups, not both")
+        ids = np.asarray(groups)
+        if ids.shape == (0,):
+            ids = ids.astype(np.int64)  # an empty list is float64 to numpy
+        if ids.dtype.kind not in "iu" or ids.ndim != 1:
+            raise ValueError(f"groups must be a 1-D array of integer group ids, got "
+                             f"dtype {ids.dtype}, shape {ids.shape}")
+        if len(ids) != n:
+            raise ValueError(f"groups has {len(ids)} entries for {n} images")
+        if len(ids) and (ids.min() < 0 or ids.max() > np.iinfo(np.int64).max):
+            raise ValueError("groups must be non-negative integers below 2**63")
+        return ids.astype(np.int64)
+
+    def _group_ids(self, idx: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
+        """The stream key of every sample (see the class docstring), int64 (N,).
+
+        ``groups`` comes from :meth:`_check_groups`."""
+        if groups is not None:
+            return groups
+        return idx if self.group_size is None else idx // self.group_size
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -516,7 +560,10 @@ class BatchTransform(Transform):
 
     kind = "batch"
 
-    def sample(self, rng: np.random.Generator, n: int, sizes: np.ndarray) -> dict:
+    def sample(self, rng: np.random.Generator, n: int, sizes: np.ndarray,
+               groups: np.ndarray | None = None) -> dict:
+        """Parameters of a batch of ``n``; ``groups`` (int (N,)) are the images' group
+        ids when grouped (then pairs should keep a group's members alike), else None."""
         raise NotImplementedError  # pragma: no cover
 
     def apply(self, images: np.ndarray, labels, params: dict, layout: str = "NHWC"):

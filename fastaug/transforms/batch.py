@@ -1,10 +1,11 @@
 """Batch-level transforms: MixUp and CutMix (torchvision v2's semantics).
 
 Each mixes every image with its neighbour in the batch (``partner = roll(1)``, as
-torchvision does) with one ``lambda ~ Beta(alpha, alpha)`` per batch, in one native pass
-(``ops.mix``), and mixes the labels with the same weights when labels are given:
-integer class labels ``(N,)`` become one-hot ``(N, num_classes)``, ``(N, K)`` label
-arrays are mixed as they are; the result is float32.
+torchvision does; with groups, see :func:`group_partners`) with one
+``lambda ~ Beta(alpha, alpha)`` per batch, in one native pass (``ops.mix``), and mixes
+the labels with the same weights when labels are given: integer class labels ``(N,)``
+become one-hot ``(N, num_classes)``, ``(N, K)`` label arrays are mixed as they are; the
+result is float32.
 
 They must come after every per-image transform. Their parameters depend on the batch as
 a whole, so they are reproducible for the same batches but not across batch splits.
@@ -19,6 +20,37 @@ from .. import ops
 from .base import BatchTransform, check_number, check_p
 
 __all__ = ["CutMix", "MixUp"]
+
+
+def group_partners(groups: np.ndarray) -> np.ndarray:
+    """Partners that pair whole groups: ``roll(1)`` over the groups of a batch.
+
+    Groups are numbered by first appearance; member ``r`` (in batch order) of group
+    ``j`` gets member ``r mod m`` of group ``j - 1`` (cyclically), ``m`` that group's
+    size. Distinct ids give ``roll(arange(n), 1)``.
+
+    Parameters
+    ----------
+    groups : ndarray, int, shape (N,)
+
+    Returns
+    -------
+    ndarray, int64, shape (N,)
+    """
+    n = len(groups)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
+    rank_of = np.empty(len(first), np.int64)
+    rank_of[np.argsort(first, kind="stable")] = np.arange(len(first))
+    g = rank_of[inverse.reshape(-1)]  # group number in order of first appearance
+    members = np.argsort(g, kind="stable")  # images grouped, batch order within
+    counts = np.bincount(g, minlength=len(first))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.empty(n, np.int64)
+    rank[members] = np.arange(n) - starts[g[members]]
+    prev = (g - 1) % len(first)
+    return members[starts[prev] + rank % counts[prev]]
 
 
 def _one_hot(labels, n: int, num_classes: int | None) -> np.ndarray:
@@ -48,10 +80,11 @@ class _Mix(BatchTransform):
         self.p = check_p(p)
         self._store(alpha=alpha, num_classes=num_classes, p=p)
 
-    def _common(self, rng: np.random.Generator, n: int) -> dict:
+    def _common(self, rng: np.random.Generator, n: int, groups: np.ndarray | None) -> dict:
         apply = bool(rng.random() < self.p)
         lam = float(rng.beta(self.alpha, self.alpha))
-        return {"apply": apply, "lam": lam, "partner": np.roll(np.arange(n), 1)}
+        partner = np.roll(np.arange(n), 1) if groups is None else group_partners(groups)
+        return {"apply": apply, "lam": lam, "partner": partner}
 
     def _labels(self, labels, params: dict, lam: float):
         if labels is None:
@@ -75,8 +108,9 @@ class MixUp(_Mix):
         Probability of mixing a batch.
     """
 
-    def sample(self, rng: np.random.Generator, n: int, sizes: np.ndarray) -> dict:
-        return self._common(rng, n)
+    def sample(self, rng: np.random.Generator, n: int, sizes: np.ndarray,
+               groups: np.ndarray | None = None) -> dict:
+        return self._common(rng, n, groups)
 
     def apply(self, images: np.ndarray, labels, params: dict, layout: str = "NHWC",
               threads: int | None = None):
@@ -102,8 +136,9 @@ class CutMix(_Mix):
         Probability of mixing a batch.
     """
 
-    def sample(self, rng: np.random.Generator, n: int, sizes: np.ndarray) -> dict:
-        params = self._common(rng, n)
+    def sample(self, rng: np.random.Generator, n: int, sizes: np.ndarray,
+               groups: np.ndarray | None = None) -> dict:
+        params = self._common(rng, n, groups)
         h, w = (int(sizes[0, 0]), int(sizes[0, 1])) if n else (1, 1)
         r = np.sqrt(1.0 - params["lam"])
         ch, cw = int(h * r), int(w * r)

@@ -294,16 +294,19 @@ class _Policy(SampleStream):
 
     # ---- sampling ----
 
-    def sample(self, n: int, size, indices=None) -> tuple[np.ndarray, np.ndarray]:
+    def sample(self, n: int, size, indices=None, groups=None) -> tuple[np.ndarray, np.ndarray]:
         """Ops (N, K) int64 and signed magnitudes (N, K) float64 of ``n`` images.
 
         ``size`` is the images' ``(H, W)`` (RandAugment's translations scale with it).
         ``indices`` default to the running counter (which advances, as a call does).
+        Images with the same ``groups`` id (int (n,)) draw the same ops (see SampleStream).
         """
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
             raise ValueError(f"n must be a non-negative integer, got {n!r}")
         h, w = int(size[0]), int(size[1])
-        keys = sample_keys(self.seed, self._epoch, self._indices(int(n), indices))
+        ids = self._check_groups(int(n), groups)
+        keys = sample_keys(self.seed, self._epoch,
+                           self._group_ids(self._indices(int(n), indices), ids))
         return self._draw(Random(keys, 0), h, w)
 
     def _draw(self, rng: Random, h: int, w: int):  # pragma: no cover
@@ -311,10 +314,10 @@ class _Policy(SampleStream):
 
     # ---- applying ----
 
-    def __call__(self, images: np.ndarray, indices=None) -> np.ndarray:
+    def __call__(self, images: np.ndarray, indices=None, groups=None) -> np.ndarray:
         """Augment a uint8 batch (N, H, W, C) or (N, H, W) with freshly drawn ops."""
         x, _ = self._batch(images)
-        op, mag = self.sample(len(x), x.shape[1:3], indices)
+        op, mag = self.sample(len(x), x.shape[1:3], indices, groups)
         return self.apply(images, op, mag)
 
     @staticmethod
