@@ -237,8 +237,10 @@ FA_FINISH(3)
 FA_FINISH(4)
 
 #if FA_AVX2
-/* Eight pixels of C uint8 channels (one per dword of q[c]) interleaved into d. */
-FA_TARGET_AVX2 static inline void store_u8_pixels(uint8_t *d, const __m256i *q, int C)
+/* Eight pixels of C uint8 channels (one per dword of q[c]) interleaved into d; `room`:
+   the 4 bytes after them belong to this row too (and are written after). */
+FA_TARGET_AVX2 static inline void store_u8_pixels(uint8_t *d, const __m256i *q, int C,
+                                                  int room)
 {
     __m256i px = q[0];
     for (int c = 1; c < C; ++c)
@@ -257,12 +259,20 @@ FA_TARGET_AVX2 static inline void store_u8_pixels(uint8_t *d, const __m256i *q, 
                                                    -128, -128, -128, -128, -128, -128);
     px = _mm256_shuffle_epi8(px, keep);
     const __m128i lo = _mm256_castsi256_si128(px), hi = _mm256_extracti128_si256(px, 1);
-    const int lane = 4 * C;
-    uint8_t t[32];
-    _mm_storeu_si128((__m128i *)t, lo);
-    _mm_storeu_si128((__m128i *)(t + 16), hi);
-    memcpy(d, t, (size_t)lane);
-    memcpy(d + lane, t + 16, (size_t)lane);
+    if (C == 1) {
+        const int32_t a = _mm_cvtsi128_si32(lo), b = _mm_cvtsi128_si32(hi);
+        memcpy(d, &a, 4);
+        memcpy(d + 4, &b, 4);
+    } else if (room) { /* 16-byte stores, the 4 bytes after each one overwritten later */
+        _mm_storeu_si128((__m128i *)d, lo);
+        _mm_storeu_si128((__m128i *)(d + 12), hi);
+    } else {
+        const int32_t a = _mm_extract_epi32(lo, 2), b = _mm_extract_epi32(hi, 2);
+        _mm_storel_epi64((__m128i *)d, lo);
+        memcpy(d + 8, &a, 4);
+        _mm_storel_epi64((__m128i *)(d + 12), hi);
+        memcpy(d + 20, &b, 4);
+    }
 }
 
 /* Eight pixels of C float channels (o[c]) interleaved into d. */
@@ -356,7 +366,7 @@ FA_TARGET_AVX2 static int64_t finish_avx2(const image_ctx *ic, int C, const int3
             }
         }
         if (u8)
-            store_u8_pixels(ic->dst8 + (y * ow + x) * C, q, C);
+            store_u8_pixels(ic->dst8 + (y * ow + x) * C, q, C, (x + 8) * C + 4 <= ow * C);
         else if (nchw)
             for (int c = 0; c < C; ++c)
                 _mm256_storeu_ps(ic->dstf + (c * a->oh + y) * ow + x, o[c]);
@@ -985,23 +995,21 @@ FA_INLINE void horizontal(const image_ctx *ic, int C, const axis_table *tx, int6
                                       fetch(ic, C, yi, tx->i1[x], c), tx->w[x]) << up;
         return;
     }
-    int64_t vector_end = 0;
+    int64_t blocks = 0; /* whole blocks of 8 (the vector ones are done), then the tail */
 #if FA_AVX2
     if (tx->block) {
         horizontal_avx2(ic, C, tx, row, up, h);
-        vector_end = ow / 8 * 8;
+        blocks = ow / 8;
     }
 #endif
-    for (int c = 0; c < C; ++c) {
-        const uint8_t *r = row + c;
-        int32_t *q = h + c * ps;
-        for (int64_t x = 0; x < ow; ++x) {
-            if (x < vector_end && tx->block[x / 8]) {
-                x = x / 8 * 8 + 7;
-                continue;
-            }
-            q[x] = mix_x(r[tx->i0[x] * C], r[tx->i1[x] * C], tx->w[x]) << up;
-        }
+    for (int64_t b = 0; b <= blocks; ++b) {
+        if (b < blocks && tx->block[b])
+            continue;
+        const int64_t x0 = 8 * b, x1 = b < blocks ? x0 + 8 : ow;
+        for (int c = 0; c < C; ++c)
+            for (int64_t x = x0; x < x1; ++x)
+                h[c * ps + x] = mix_x(row[tx->i0[x] * C + c], row[tx->i1[x] * C + c], tx->w[x])
+                                << up;
     }
 }
 

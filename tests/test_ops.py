@@ -287,6 +287,25 @@ def test_axis_aligned_and_general_paths_agree_bit_for_bit(rng, channels, mode):
             np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "float32"])
+def test_kernels_write_nothing_past_the_output(rng, channels, dtype):
+    """Vector stores near the end of a row (widths around multiples of 8) stay inside
+    the output: the bytes after it in a larger buffer keep their sentinel."""
+    for width in range(7, 19):
+        images = photo_batch(2, 9, width, channels)
+        matrices = random_affines(rng, 2, 9, width)
+        size = (9, width)
+        shape = (2, *size, channels)
+        count = int(np.prod(shape))
+        buffer = np.full(count + 64, 0xAB if dtype == "uint8" else np.nan, dtype=dtype)
+        out = buffer[:count].reshape(shape)
+        ops.augment(images, matrices, size=size, dtype=dtype, out=out)
+        for colors in (None, np.stack([random_color_matrix(rng, channels)] * 2)):
+            ops.augment(images, np.eye(2, 3), colors, dtype=dtype, out=out)
+            tail = buffer[count:]
+            assert (tail == 0xAB).all() if dtype == "uint8" else np.isnan(tail).all()
+
+
 def test_warp_affine_large_batch_of_tiny_images(rng):
     images = random_batch(rng, 257, 5, 4, 3)
     matrices = random_affines(rng, 257, 5, 4)
