@@ -887,7 +887,8 @@ typedef struct {
     int32_t *w;       /* bilinear weights (1/4096); all 0 for nearest */
     int32_t *offset;  /* vector path: byte offset of i0 in the row */
     int32_t *pairs;   /* vector path: (4096 - w) | w << 16 */
-    uint8_t *block;   /* vector path: block k (pixels 8k .. 8k + 7) may use it */
+    uint8_t *block;   /* vector path for pixels 8k .. 8k + 7: 1 gathers, 2 loads whole
+                         pixels in order, 0 leaves them to the scalar code */
     int exact;        /* every weight is 0: a pure gather */
     int has_fill;     /* some index is -1 */
     int run;          /* i0 is first + x (1), first - x (-1), or neither (0) */
@@ -927,6 +928,32 @@ static void fill_axis(axis_table *t, int64_t count, double base, double step, do
 }
 
 #if FA_AVX2
+/* Eight whole pixels in order from s into planes h (stride ps), shifted left by
+   `shift` bits: mix_x with weight 0. Reads 8 C bytes (28 for C = 3). */
+FA_TARGET_AVX2 static inline void horizontal_straight(const uint8_t *s, int C, int shift,
+                                                      int32_t *h, int64_t ps)
+{
+    const __m128i sh = _mm_cvtsi32_si128(shift);
+    if (C == 1) {
+        const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)s));
+        _mm256_storeu_si256((__m256i *)h, _mm256_sll_epi32(v, sh));
+        return;
+    }
+    /* Pixels 0-3 in the low lane, 4-7 in the high one, from byte 0 of each. */
+    const __m256i v = C == 4 ? _mm256_loadu_si256((const __m256i *)s)
+                             : _mm256_inserti128_si256(
+                                   _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)s)),
+                                   _mm_loadu_si128((const __m128i *)(s + 12)), 1);
+    const __m256i dword = _mm256_setr_epi32(0, 1, 2, 3, 0, 1, 2, 3);
+    for (int c = 0; c < C; ++c) {
+        /* dword k takes byte C k + c */
+        const __m256i at = _mm256_add_epi32(_mm256_mullo_epi32(dword, _mm256_set1_epi32(C)),
+                                            _mm256_set1_epi32(c));
+        const __m256i mask = _mm256_or_si256(at, _mm256_set1_epi32((int32_t)0x80808000u));
+        _mm256_storeu_si256((__m256i *)(h + c * ps), _mm256_sll_epi32(_mm256_shuffle_epi8(v, mask), sh));
+    }
+}
+
 /* The vector blocks of horizontal(): pixels 8k .. 8k + 7 of source row `row`, their
    samples shifted left by `up` bits (9: straight to sample units). */
 FA_TARGET_AVX2 static void horizontal_avx2(const image_ctx *ic, int C, const axis_table *tx,
@@ -941,6 +968,10 @@ FA_TARGET_AVX2 static void horizontal_avx2(const image_ctx *ic, int C, const axi
     for (int64_t x = 0; x + 8 <= ow; x += 8) {
         if (!tx->block[x / 8])
             continue;
+        if (tx->block[x / 8] == 2) {
+            horizontal_straight(row + tx->offset[x], C, up + FA_WBITS - FA_HSHIFT, h + x, ps);
+            continue;
+        }
         const __m256i off = _mm256_loadu_si256((const __m256i *)(tx->offset + x));
         const __m256i wx = _mm256_loadu_si256((const __m256i *)(tx->pairs + x));
         if (C == 1) {
@@ -971,11 +1002,16 @@ static void plan_vector_axis(axis_table *t, int64_t count, int64_t w, int C)
         t->offset[k] = t->i0[k] >= 0 ? (int32_t)(t->i0[k] * C) : 0;
         t->pairs[k] = (FA_WONE - t->w[k]) | t->w[k] << 16;
     }
+    /* Bytes read by the straight load of eight consecutive whole pixels. */
+    const int64_t span = C == 3 ? 28 : 8 * C;
     for (int64_t b = 0; b < count / 8; ++b) {
-        int ok = 1;
-        for (int64_t k = 8 * b; k < 8 * b + 8; ++k)
+        int ok = 1, straight = 1;
+        for (int64_t k = 8 * b; k < 8 * b + 8; ++k) {
             ok &= t->i0[k] >= 0 && t->i0[k] <= last && (t->w[k] == 0 || t->i1[k] == t->i0[k] + 1);
-        t->block[b] = (uint8_t)ok;
+            straight &= t->w[k] == 0 && t->i0[k] == t->i0[8 * b] + (k - 8 * b);
+        }
+        straight &= t->i0[8 * b] >= 0 && t->i0[8 * b] * C + span <= w * C;
+        t->block[b] = (uint8_t)(straight ? 2 : ok);
     }
 }
 #endif
