@@ -139,7 +139,7 @@ def keras_group(batch: int, keras_batch: int, libs: tuple, seed: int) -> tuple[l
     aug = fastaug_keras(1, seed)
     entries = [Entry("fastaug", "fastaug Compose (one call)", lambda: aug(images), batch),
                Entry("fastaug_flow", "fastaug ImageDataGenerator.flow",
-                     flow_runner(fastaug.ImageDataGenerator, images, seed), batch)]
+                     flow_runner(fastaug.ImageDataGenerator, images, seed, prefetch=0), batch)]
     if "albumentations" in libs:
         A, why = _import_albumentations()
         if A is None or cv2 is None:

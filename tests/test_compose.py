@@ -333,3 +333,26 @@ def test_call_errors():
         imagenet().apply(x, params)
     with pytest.raises(ValueError, match="same number of channels"):
         imagenet()([x[0], x[0, ..., :1]])
+
+
+def test_outputs_reuse_only_memory_nobody_references():
+    """Large outputs come back from a pool once dropped; never while the caller, a view
+    or another array still refers to them; results are unchanged by the reuse."""
+    images = photo_batch(8, 160, 200)
+    aug = fa.Compose([fa.Affine(rotate=30, scale=(0.8, 1.2)), fa.HorizontalFlip(),
+                      fa.Normalize(layout="NCHW")], seed=4)
+    ids = np.arange(8)
+    first = aug(images, indices=ids)
+    address = first.ctypes.data
+    expected = first.copy()
+    view = first[1:3]
+    del first
+    held = aug(images, indices=ids)  # the view keeps the first output alive
+    assert held.ctypes.data != address and view.ctypes.data == address + view[0].nbytes
+    del view
+    again = aug(images, indices=ids)
+    assert again.ctypes.data == address  # the dropped output's memory
+    np.testing.assert_array_equal(again, expected)
+    assert held.ctypes.data != again.ctypes.data
+    clone = pickle.loads(pickle.dumps(aug))
+    np.testing.assert_array_equal(clone(images, indices=ids), aug(images, indices=ids))

@@ -260,10 +260,15 @@ def fastaug_keras(threads: int = 1, seed: int = 0):
     ], seed=seed, threads=threads)
 
 
-def flow_runner(generator_cls, images: np.ndarray, seed: int = 0) -> Callable:
-    """``next()`` of ``generator_cls(**KERAS_CONFIG).flow`` over the whole batch."""
+def flow_runner(generator_cls, images: np.ndarray, seed: int = 0, **flow_kwargs) -> Callable:
+    """``next()`` of ``generator_cls(**KERAS_CONFIG).flow`` over the whole batch.
+
+    ``flow_kwargs`` go to ``flow``: fastaug's needs ``prefetch=0`` to be timed, or the
+    batch is made by a background thread while other callables run, and ``next()``
+    only collects it.
+    """
     it = generator_cls(**KERAS_CONFIG).flow(images, batch_size=len(images), shuffle=False,
-                                            seed=seed)
+                                            seed=seed, **flow_kwargs)
     return lambda: next(it)
 
 
