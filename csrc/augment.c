@@ -1095,9 +1095,25 @@ FA_HOT static void reverse_pixels(uint8_t *d, const uint8_t *s, int64_t ow, int 
             d[3 * k + 2] = s[2 - 3 * k];
         }
     } else if (C == 4) {
+        typedef uint32_t u4 __attribute__((vector_size(16)));
+        const u4 rev = {3, 2, 1, 0};
+        for (; k + 4 <= ow; k += 4) { /* pixels k .. k + 3 come from s[-(k + 3) .. -k] */
+            u4 block;
+            memcpy(&block, s - 4 * (k + 3), 16);
+            block = __builtin_shuffle(block, rev);
+            memcpy(d + 4 * k, &block, 16);
+        }
         for (; k < ow; ++k)
             memcpy(d + 4 * k, s - 4 * k, 4);
     } else {
+        typedef uint8_t v16 __attribute__((vector_size(16)));
+        const v16 rev = {15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0};
+        for (; k + 16 <= ow; k += 16) {
+            v16 block;
+            memcpy(&block, s - (k + 15), 16);
+            block = __builtin_shuffle(block, rev);
+            memcpy(d + k, &block, 16);
+        }
         for (; k < ow; ++k)
             d[k] = s[-k];
     }
@@ -1135,15 +1151,13 @@ FA_INLINE void copy_row(const image_ctx *ic, int C, const axis_table *tx, int64_
     const uint8_t *first = row + tx->i0[0] * C;
 #if FA_SSE2
     if (ic->stream && tx->run != 0) {
-        /* Large outputs bypass the cache: build the row in scratch, stream it out. */
-        uint8_t *tmp = (uint8_t *)ic->rows;
+        /* Large outputs bypass the cache: stream the row out (a flip built in scratch). */
         if (tx->run == 1) {
-            memcpy(tmp, first, (size_t)(ow * C));
-        } else { /* read the source forwards (prefetch-friendly), reverse in L1 */
-            uint8_t *fwd = tmp + ow * C;
-            memcpy(fwd, first - (ow - 1) * C, (size_t)(ow * C));
-            reverse_pixels(tmp, fwd + (ow - 1) * C, ow, C);
+            stream_copy(d, first, ow * C);
+            return;
         }
+        uint8_t *tmp = (uint8_t *)ic->rows;
+        reverse_pixels(tmp, first, ow, C);
         stream_copy(d, tmp, ow * C);
         return;
     }
