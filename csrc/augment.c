@@ -135,7 +135,8 @@ FA_INLINE int32_t mix_x(int32_t a, int32_t b, int32_t w)
 
 FA_INLINE int32_t mix_y(int32_t t, int32_t b, int32_t w)
 {
-    return (t * (FA_WONE - w) + b * w + (1 << (FA_VSHIFT - 1))) >> FA_VSHIFT;
+    /* t (4096 - w) + b w, with one multiplication (t, b >= 0). */
+    return ((t << FA_WBITS) + (b - t) * w + (1 << (FA_VSHIFT - 1))) >> FA_VSHIFT;
 }
 
 /* Pixel (yi, xi) channel c, or cval where an index is -1 (constant fill). */
