@@ -279,3 +279,101 @@ void fa_mix(const fa_mix_args *args)
 {
     fa_parallel(args->threads, args->n, mix_task, (void *)args);
 }
+
+/* ---- weighted sums --------------------------------------------------------------- */
+
+/* Values summed per block: the float accumulator stays in L1 while every source
+   streams through it once. */
+#define FA_BLEND_BLOCK 2048
+
+static int blend_task(void *ctx, int64_t i)
+{
+    const fa_blend_args *a = ctx;
+    const float *w = a->weights + i * a->k_count;
+    float acc[FA_BLEND_BLOCK];
+    uint8_t *d = a->dst + i * a->size;
+    for (int64_t start = 0; start < a->size; start += FA_BLEND_BLOCK) {
+        const int64_t len = a->size - start < FA_BLEND_BLOCK ? a->size - start : FA_BLEND_BLOCK;
+        const uint8_t *s = a->srcs[0] + i * a->size + start;
+        const float w0 = w[0];
+        for (int64_t e = 0; e < len; ++e)
+            acc[e] = w0 * (float)s[e];
+        for (int64_t k = 1; k < a->k_count; ++k) {
+            const float wk = w[k];
+            s = a->srcs[k] + i * a->size + start;
+            for (int64_t e = 0; e < len; ++e)
+                acc[e] += wk * (float)s[e];
+        }
+        for (int64_t e = 0; e < len; ++e)
+            d[start + e] = fa_round_u8(acc[e]);
+    }
+    return 0;
+}
+
+void fa_blend(const fa_blend_args *args)
+{
+    fa_parallel(args->threads, args->n, blend_task, (void *)args);
+}
+
+/* ---- histograms ------------------------------------------------------------------ */
+
+/* Two interleaved uint32 tables per channel (even and odd pixels) halve the chains of
+   dependent increments when neighbours share a value; they are added into the int64
+   output before any bin could reach 2**32. */
+#define FA_HIST_FLUSH ((int64_t)1 << 30)
+
+static void hist_flush(uint32_t *tab, int64_t *out, int64_t c)
+{
+    for (int64_t e = 0; e < c * 256; ++e) {
+        out[e] += (int64_t)tab[e] + (int64_t)tab[4 * 256 + e];
+        tab[e] = 0;
+        tab[4 * 256 + e] = 0;
+    }
+}
+
+static int histogram_task(void *ctx, int64_t i)
+{
+    const fa_histogram_args *a = ctx;
+    const fa_u8_io *io = &a->io;
+    const int64_t w = io->w, c = io->c;
+    uint32_t tab[2 * 4 * 256]; /* [copy][channel][value], C <= 4 */
+    int64_t *out = a->hist + i * c * 256;
+    int64_t pending = 0;
+    memset(tab, 0, sizeof(tab));
+    memset(out, 0, (size_t)(c * 256) * sizeof(int64_t));
+    uint32_t *even = tab, *odd = tab + 4 * 256;
+    for (int64_t y = 0; y < io->h; ++y) {
+        if (pending + w > FA_HIST_FLUSH) {
+            hist_flush(tab, out, c);
+            pending = 0;
+        }
+        const uint8_t *s = io->src + i * io->src_image_stride + y * io->src_row_stride;
+        int64_t x = 0;
+        if (c == 3) {
+            for (; x + 1 < w; x += 2, s += 6) {
+                even[s[0]]++;
+                even[256 + s[1]]++;
+                even[512 + s[2]]++;
+                odd[s[3]]++;
+                odd[256 + s[4]]++;
+                odd[512 + s[5]]++;
+            }
+        } else if (c == 1) {
+            for (; x + 1 < w; x += 2, s += 2) {
+                even[s[0]]++;
+                odd[s[1]]++;
+            }
+        }
+        for (; x < w; ++x, s += c)
+            for (int64_t ch = 0; ch < c; ++ch)
+                even[ch * 256 + s[ch]]++;
+        pending += w;
+    }
+    hist_flush(tab, out, c);
+    return 0;
+}
+
+void fa_histogram(const fa_histogram_args *args)
+{
+    fa_parallel(args->io.threads, args->io.n, histogram_task, (void *)args);
+}
