@@ -374,7 +374,7 @@ def test_bad_arguments(photos):
         RandAugment()(photos, indices=[0, 1])
     ra = RandAugment()
     with pytest.raises(ValueError):
-        ra.apply(photos, np.full((4, 1), 14), np.zeros((4, 1)))
+        ra.apply(photos, np.full((4, 1), 15), np.zeros((4, 1)))
     with pytest.raises(ValueError):
         ra.apply(photos, np.zeros((4, 2), int), np.zeros((4, 1)))
     with pytest.raises(ValueError):

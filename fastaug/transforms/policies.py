@@ -96,17 +96,19 @@ from .. import ops
 from .base import Random, SampleStream, sample_keys
 from .color import brightness_matrix, contrast_matrix, gray_weights, identity, saturation_matrix
 
-__all__ = ["RandAugment", "TrivialAugmentWide", "OP_NAMES"]
+__all__ = ["AugMix", "AutoAugment", "RandAugment", "TrivialAugmentWide", "OP_NAMES"]
 
 OP_NAMES = ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate",
             "Brightness", "Color", "Contrast", "Sharpness", "Posterize", "Solarize",
-            "AutoContrast", "Equalize")
+            "AutoContrast", "Equalize", "Invert")
 IDENTITY, SHEAR_X, SHEAR_Y, TRANSLATE_X, TRANSLATE_Y, ROTATE = range(6)
 BRIGHTNESS, COLOR, CONTRAST, SHARPNESS, POSTERIZE, SOLARIZE, AUTOCONTRAST, EQUALIZE = range(6, 14)
+INVERT = 14
+NUM_OPS = len(OP_NAMES)
 _GEOMETRIC = (SHEAR_X, SHEAR_Y, TRANSLATE_X, TRANSLATE_Y, ROTATE)
 _COLOR = (BRIGHTNESS, COLOR, CONTRAST)
-_LUT = (POSTERIZE, SOLARIZE, AUTOCONTRAST, EQUALIZE)
-_SIGNED = np.zeros(14, bool)
+_LUT = (POSTERIZE, SOLARIZE, AUTOCONTRAST, EQUALIZE, INVERT)
+_SIGNED = np.zeros(NUM_OPS, bool)
 _SIGNED[[SHEAR_X, SHEAR_Y, TRANSLATE_X, TRANSLATE_Y, ROTATE, BRIGHTNESS, COLOR, CONTRAST,
          SHARPNESS]] = True
 
@@ -115,14 +117,23 @@ SMOOTH = np.array([[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]]) / 13.0
 
 
 def magnitude_table(space: str, num_bins: int, height: int, width: int) -> np.ndarray:
-    """Unsigned magnitudes of every op and bin, float64 (14, num_bins) (0 where none).
+    """Unsigned magnitudes of every op and bin, float64 (15, num_bins) (0 where none).
 
-    ``space`` is "rand" (RandAugment) or "wide" (TrivialAugmentWide).
+    ``space`` is "rand" (RandAugment and AutoAugment, whose 10 bins are
+    RandAugment's space), "wide" (TrivialAugmentWide) or "augmix" (AugMix, 10 bins).
     """
-    t = np.zeros((14, num_bins))
+    t = np.zeros((NUM_OPS, num_bins))
     lin = np.linspace
     k = np.arange(num_bins)
-    if space == "rand":
+    bits = 8
+    if space == "augmix":
+        t[SHEAR_X] = t[SHEAR_Y] = lin(0.0, 0.3, num_bins)
+        t[TRANSLATE_X] = lin(0.0, width / 3.0, num_bins)
+        t[TRANSLATE_Y] = lin(0.0, height / 3.0, num_bins)
+        t[ROTATE] = lin(0.0, 30.0, num_bins)
+        t[[BRIGHTNESS, COLOR, CONTRAST, SHARPNESS]] = lin(0.0, 0.9, num_bins)
+        bits, steps = 4, 4
+    elif space == "rand":
         t[SHEAR_X] = t[SHEAR_Y] = lin(0.0, 0.3, num_bins)
         t[TRANSLATE_X] = lin(0.0, 150.0 / 331.0 * width, num_bins)
         t[TRANSLATE_Y] = lin(0.0, 150.0 / 331.0 * height, num_bins)
@@ -135,8 +146,8 @@ def magnitude_table(space: str, num_bins: int, height: int, width: int) -> np.nd
         t[ROTATE] = lin(0.0, 135.0, num_bins)
         t[[BRIGHTNESS, COLOR, CONTRAST, SHARPNESS]] = lin(0.0, 0.99, num_bins)
         steps = 6
-    # torch: (8 - (arange(bins) / ((bins - 1) / steps))).round().int(), round half even
-    t[POSTERIZE] = np.rint(8 - k / ((num_bins - 1) / steps)) if num_bins > 1 else 8
+    # torch: (bits - (arange(bins) / ((bins - 1) / steps))).round().int(), round half even
+    t[POSTERIZE] = np.rint(bits - k / ((num_bins - 1) / steps)) if num_bins > 1 else bits
     t[SOLARIZE] = lin(1.0, 0.0, num_bins)
     return t
 
@@ -169,17 +180,6 @@ def _geometry(op: np.ndarray, mag: np.ndarray, h: int, w: int) -> np.ndarray:
     m[s, 0, 2] = cx - cos * cx + sin * cy
     m[s, 1, 2] = cy - sin * cx - cos * cy
     return m
-
-
-def _histograms(images: np.ndarray) -> np.ndarray:
-    """Per-image per-channel histograms of a uint8 (K, H, W, C) batch, int64 (K, C, 256):
-    one ``np.bincount`` of the values offset by 256 * (image * C + channel)."""
-    k, h, w, c = images.shape
-    if k == 0:
-        return np.zeros((0, c, 256), np.int64)
-    offsets = (np.arange(k * c, dtype=np.intp) * 256).reshape(k, 1, c)
-    flat = images.reshape(k, h * w, c) + offsets
-    return np.bincount(flat.ravel(), minlength=k * c * 256).reshape(k, c, 256)
 
 
 def _remap_hist(hist: np.ndarray, tables: np.ndarray) -> np.ndarray:
@@ -221,7 +221,7 @@ def equalize_tables(hist: np.ndarray) -> np.ndarray:
 
 
 def _point_tables(op: np.ndarray, mag: np.ndarray, channels: int) -> np.ndarray:
-    """Tables (N, C, 256) of posterize/solarize (identity elsewhere)."""
+    """Tables (N, C, 256) of posterize/solarize/invert (identity elsewhere)."""
     v = np.arange(256)
     n = len(op)
     t = np.broadcast_to(v, (n, 256)).copy()
@@ -232,6 +232,7 @@ def _point_tables(op: np.ndarray, mag: np.ndarray, channels: int) -> np.ndarray:
     s = op == SOLARIZE
     thr = 255.0 * mag[s]
     t[s] = np.where(v[None, :] >= thr[:, None], 255 - v[None, :], v[None, :])
+    t[op == INVERT] = 255 - v
     return np.repeat(t[:, None, :], channels, axis=1).astype(np.uint8)
 
 
@@ -254,7 +255,7 @@ def _lut_pass(x: np.ndarray, ops_: np.ndarray, mags: np.ndarray, use: np.ndarray
     colour = 1 if channels == 1 else 3  # alpha keeps its values
     stats = use & np.isin(ops_, (AUTOCONTRAST, EQUALIZE))
     idx_stats = np.flatnonzero(stats.any(axis=1))
-    hist = _histograms(sub[idx_stats]) if len(idx_stats) else None
+    hist = ops.histogram(sub[idx_stats], threads=threads) if len(idx_stats) else None
     for j in range(k):
         sel = use[:, j]
         if not sel.any():
@@ -287,17 +288,66 @@ def _check_int(value, name: str, low: int, high: int | None = None) -> int:
     return int(value)
 
 
-class _Policy(SampleStream):
-    """Shared machinery: seed/epoch/indices like Compose, sampling, the fixed schedule."""
+def _check_interpolation(value) -> str:
+    if value not in ("nearest", "bilinear"):
+        raise ValueError(f"interpolation must be 'nearest' or 'bilinear', got {value!r}")
+    return value
 
-    _space = "rand"
+
+def _check_fill(value) -> tuple[float, ...] | None:
+    """None (0), a number or a sequence of numbers (one per channel), each 0..255."""
+    if value is None:
+        return None
+    values = [value] if isinstance(value, numbers.Real) else value
+    try:
+        values = tuple(values)
+    except TypeError:
+        raise TypeError(f"fill must be None, a number or a sequence of numbers, "
+                        f"got {value!r}") from None
+    if not 1 <= len(values) <= 4 or any(
+            isinstance(v, bool) or not isinstance(v, numbers.Real) for v in values):
+        raise TypeError(f"fill must be None, a number or 1 to 4 numbers, got {value!r}")
+    if not all(0.0 <= float(v) <= 255.0 for v in values):
+        raise ValueError(f"fill values must lie in 0..255, got {value!r}")
+    return tuple(float(v) for v in values)
+
+
+class _Policy(SampleStream):
+    """Shared machinery: seed/epoch/indices like Compose, sampling, the fixed schedule.
+
+    Subclasses set ``interpolation`` and ``fill`` (see :func:`_init_warp`) and define
+    ``_draw``, which returns the parameters that ``apply`` takes after the images.
+    """
+
+    def _init_warp(self, interpolation, fill) -> None:
+        self.interpolation = _check_interpolation(interpolation)
+        self.fill = _check_fill(fill)
+
+    def _cval(self, channels: int):
+        """The fill as ``ops.augment``'s cval for images with ``channels`` channels."""
+        if self.fill is None:
+            return 0
+        if len(self.fill) == 1:
+            return self.fill[0]
+        if len(self.fill) != channels:
+            raise ValueError(f"fill has {len(self.fill)} values for images with {channels} "
+                             "channels (give one value or one per channel)")
+        return self.fill
+
+    def _warp_repr(self, default: str = "nearest") -> str:
+        parts = [] if self.interpolation == default else [f"interpolation={self.interpolation!r}"]
+        if self.fill is not None:
+            parts.append(f"fill={self.fill!r}")
+        return "".join(", " + p for p in parts)
 
     # ---- sampling ----
 
-    def sample(self, n: int, size, indices=None) -> tuple[np.ndarray, np.ndarray]:
-        """Ops (N, K) int64 and signed magnitudes (N, K) float64 of ``n`` images.
+    def sample(self, n: int, size, indices=None) -> tuple[np.ndarray, ...]:
+        """Random parameters of ``n`` images, the arguments of :meth:`apply` after the
+        images (for RandAugment, TrivialAugmentWide and AutoAugment: ops (N, K) int64
+        and signed magnitudes (N, K) float64).
 
-        ``size`` is the images' ``(H, W)`` (RandAugment's translations scale with it).
+        ``size`` is the images' ``(H, W)`` (translations scale with it).
         ``indices`` default to the running counter (which advances, as a call does).
         """
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
@@ -312,10 +362,9 @@ class _Policy(SampleStream):
     # ---- applying ----
 
     def __call__(self, images: np.ndarray, indices=None) -> np.ndarray:
-        """Augment a uint8 batch (N, H, W, C) or (N, H, W) with freshly drawn ops."""
+        """Augment a uint8 batch (N, H, W, C) or (N, H, W) with freshly drawn parameters."""
         x, _ = self._batch(images)
-        op, mag = self.sample(len(x), x.shape[1:3], indices)
-        return self.apply(images, op, mag)
+        return self.apply(images, *self.sample(len(x), x.shape[1:3], indices))
 
     @staticmethod
     def _batch(images) -> tuple[np.ndarray, bool]:
@@ -330,34 +379,57 @@ class _Policy(SampleStream):
                              f"(N, H, W), got {images.shape}")
         return images, False
 
+    @staticmethod
+    def _ops(op, magnitude, n: int, ndim: int = 2) -> tuple[np.ndarray, np.ndarray]:
+        """Validated op ids (int64) and magnitudes (float64) of shape (N, ...)."""
+        op = np.asarray(op)
+        mag = np.asarray(magnitude, dtype=np.float64)
+        if ndim == 2 and op.ndim == 1:
+            op = op[:, None]
+        if ndim == 2 and mag.ndim == 1:
+            mag = mag[:, None]
+        want = "K" if ndim == 2 else "W, D"
+        if op.dtype.kind not in "iu" or op.ndim != ndim or op.shape[0] != n:
+            raise ValueError(f"op must be ({n}, {want}) integers, got {op.dtype} {op.shape}")
+        if mag.shape != op.shape:
+            raise ValueError(f"magnitude must have op's shape {op.shape}, got {mag.shape}")
+        if op.size and (op.min() < 0 or op.max() >= NUM_OPS):
+            raise ValueError(f"op ids must lie in 0..{NUM_OPS - 1} (see OP_NAMES)")
+        if not np.all(np.isfinite(mag)):
+            raise ValueError("magnitude must be finite")
+        return op.astype(np.int64), mag
+
     def apply(self, images: np.ndarray, op, magnitude) -> np.ndarray:
         """Apply ops (N, K) with signed magnitudes (N, K) in order: deterministic.
 
         Magnitudes are in torchvision's units (see the module table); unsigned ops
         ignore the sign, magnitude-less ops their magnitude.
+
+        Parameters
+        ----------
+        images : ndarray, uint8, shape (N, H, W, C) or (N, H, W)
+        op : array_like of int, shape (N, K) or (N,)
+            Op ids (see ``OP_NAMES``).
+        magnitude : array_like of float, same shape as ``op``
+
+        Returns
+        -------
+        ndarray, uint8, same shape as ``images``
         """
         x, squeeze = self._batch(images)
-        n, h, w, c = x.shape
-        op = np.asarray(op)
-        mag = np.asarray(magnitude, dtype=np.float64)
-        if op.ndim == 1:
-            op = op[:, None]
-        if mag.ndim == 1:
-            mag = mag[:, None]
-        if op.dtype.kind not in "iu" or op.ndim != 2 or op.shape[0] != n:
-            raise ValueError(f"op must be ({n}, K) integers, got {op.dtype} {op.shape}")
-        if mag.shape != op.shape:
-            raise ValueError(f"magnitude must have op's shape {op.shape}, got {mag.shape}")
-        if op.size and (op.min() < 0 or op.max() > 13):
-            raise ValueError("op ids must lie in 0..13 (see OP_NAMES)")
-        if not np.all(np.isfinite(mag)):
-            raise ValueError("magnitude must be finite")
-        out = run_ops(x, op.astype(np.int64), mag, self.threads)
+        op, mag = self._ops(op, magnitude, len(x))
+        out = run_ops(x, op, mag, self.threads, self.interpolation, self._cval(x.shape[3]))
         return out[..., 0] if squeeze else out
 
 
-def run_ops(x: np.ndarray, op: np.ndarray, mag: np.ndarray, threads=None) -> np.ndarray:
-    """The fixed schedule (see the module docstring) on a (N, H, W, C) uint8 batch."""
+def run_ops(x: np.ndarray, op: np.ndarray, mag: np.ndarray, threads=None,
+            interpolation: str = "nearest", cval=0) -> np.ndarray:
+    """The fixed schedule (see the module docstring) on a (N, H, W, C) uint8 batch.
+
+    ``op`` (N, K) int64 ids and ``mag`` (N, K) float64 signed magnitudes, applied in
+    order; warps sample with ``interpolation`` and fill with ``cval`` (a scalar or one
+    value per channel).
+    """
     n, h, w, c = x.shape
     k = op.shape[1]
     if n == 0:
@@ -420,8 +492,9 @@ def run_ops(x: np.ndarray, op: np.ndarray, mag: np.ndarray, threads=None) -> np.
                 moved = ~np.all(np.isclose(inv[at], np.eye(3)), axis=(1, 2))
                 if moved.any():
                     img[moved] = ops.augment(img[moved], inv[at][moved][:, :2],
-                                             inverse=True, interpolation="nearest",
-                                             fill_mode="constant", threads=threads)
+                                             inverse=True, interpolation=interpolation,
+                                             fill_mode="constant", cval=cval,
+                                             threads=threads)
                 # a float32 matrix product: several times faster than .mean on uint8
                 ones = np.full(h * w, 1.0 / (h * w), np.float32)
                 mean = (ones @ img.reshape(len(at), h * w, c).astype(np.float32)).astype(
@@ -435,8 +508,8 @@ def run_ops(x: np.ndarray, op: np.ndarray, mag: np.ndarray, threads=None) -> np.
         if not (moved or coloured):
             continue
         res = ops.augment(src, inv[:, :2] if moved else None, col[:, :c] if coloured else None,
-                          inverse=True, interpolation="nearest", fill_mode="constant",
-                          threads=threads)
+                          inverse=True, interpolation=interpolation, fill_mode="constant",
+                          cval=cval, threads=threads)
         if p == 0:
             y = res
         else:
@@ -482,15 +555,20 @@ class RandAugment(_Policy):
         >= 1.
     seed : int, optional
     threads : int, optional
+    interpolation : {"nearest", "bilinear"}
+        Sampling of the geometric ops (torchvision's default: nearest).
+    fill : float or sequence of float, optional
+        Value of pixels warped in from outside, one for all channels or one per channel,
+        0..255; default 0.
     """
 
-    _space = "rand"
-
     def __init__(self, num_ops: int = 2, magnitude: int = 9, num_magnitude_bins: int = 31,
-                 seed: int | None = None, threads: int | None = None):
+                 seed: int | None = None, threads: int | None = None, *,
+                 interpolation: str = "nearest", fill=None):
         self.num_ops = _check_int(num_ops, "num_ops", 0, 64)
         self.num_magnitude_bins = _check_int(num_magnitude_bins, "num_magnitude_bins", 1)
         self.magnitude = _check_int(magnitude, "magnitude", 0, self.num_magnitude_bins - 1)
+        self._init_warp(interpolation, fill)
         self._init_stream(seed, threads)
 
     def _draw(self, rng: Random, h: int, w: int):
@@ -499,14 +577,15 @@ class RandAugment(_Policy):
         op = np.empty((n, k), np.int64)
         neg = np.empty((n, k), bool)
         for j in range(k):  # torchvision: op, then the sign coin, per op
-            op[:, j] = rng.integers(0, 14)
+            op[:, j] = rng.integers(0, 14)  # Identity..Equalize: not Invert
             neg[:, j] = rng.random() <= 0.5
         mag = table[op] * np.where(neg & _SIGNED[op], -1.0, 1.0)
         return op, mag
 
     def __repr__(self) -> str:
         return (f"RandAugment(num_ops={self.num_ops}, magnitude={self.magnitude}, "
-                f"num_magnitude_bins={self.num_magnitude_bins}, seed={self.seed})")
+                f"num_magnitude_bins={self.num_magnitude_bins}, seed={self.seed}"
+                f"{self._warp_repr()})")
 
 
 class TrivialAugmentWide(_Policy):
@@ -518,13 +597,15 @@ class TrivialAugmentWide(_Policy):
         >= 1.
     seed : int, optional
     threads : int, optional
+    interpolation : {"nearest", "bilinear"}
+    fill : float or sequence of float, optional
+        As :class:`RandAugment`.
     """
 
-    _space = "wide"
-
     def __init__(self, num_magnitude_bins: int = 31, seed: int | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, *, interpolation: str = "nearest", fill=None):
         self.num_magnitude_bins = _check_int(num_magnitude_bins, "num_magnitude_bins", 1)
+        self._init_warp(interpolation, fill)
         self._init_stream(seed, threads)
 
     def _draw(self, rng: Random, h: int, w: int):
@@ -537,4 +618,346 @@ class TrivialAugmentWide(_Policy):
 
     def __repr__(self) -> str:
         return (f"TrivialAugmentWide(num_magnitude_bins={self.num_magnitude_bins}, "
-                f"seed={self.seed})")
+                f"seed={self.seed}{self._warp_repr()})")
+
+
+# AutoAugment's learned policies (Cubuk et al. 2019), as torchvision lists them: 25
+# sub-policies of two (op, probability, magnitude bin out of 10) each; None: no magnitude.
+AUTOAUGMENT_POLICIES = {
+    "imagenet": (
+        (("Posterize", 0.4, 8), ("Rotate", 0.6, 9)),
+        (("Solarize", 0.6, 5), ("AutoContrast", 0.6, None)),
+        (("Equalize", 0.8, None), ("Equalize", 0.6, None)),
+        (("Posterize", 0.6, 7), ("Posterize", 0.6, 6)),
+        (("Equalize", 0.4, None), ("Solarize", 0.2, 4)),
+        (("Equalize", 0.4, None), ("Rotate", 0.8, 8)),
+        (("Solarize", 0.6, 3), ("Equalize", 0.6, None)),
+        (("Posterize", 0.8, 5), ("Equalize", 1.0, None)),
+        (("Rotate", 0.2, 3), ("Solarize", 0.6, 8)),
+        (("Equalize", 0.6, None), ("Posterize", 0.4, 6)),
+        (("Rotate", 0.8, 8), ("Color", 0.4, 0)),
+        (("Rotate", 0.4, 9), ("Equalize", 0.6, None)),
+        (("Equalize", 0.0, None), ("Equalize", 0.8, None)),
+        (("Invert", 0.6, None), ("Equalize", 1.0, None)),
+        (("Color", 0.6, 4), ("Contrast", 1.0, 8)),
+        (("Rotate", 0.8, 8), ("Color", 1.0, 2)),
+        (("Color", 0.8, 8), ("Solarize", 0.8, 7)),
+        (("Sharpness", 0.4, 7), ("Invert", 0.6, None)),
+        (("ShearX", 0.6, 5), ("Equalize", 1.0, None)),
+        (("Color", 0.4, 0), ("Equalize", 0.6, None)),
+        (("Equalize", 0.4, None), ("Solarize", 0.2, 4)),
+        (("Solarize", 0.6, 5), ("AutoContrast", 0.6, None)),
+        (("Invert", 0.6, None), ("Equalize", 1.0, None)),
+        (("Color", 0.6, 4), ("Contrast", 1.0, 8)),
+        (("Equalize", 0.8, None), ("Equalize", 0.6, None)),
+    ),
+    "cifar10": (
+        (("Invert", 0.1, None), ("Contrast", 0.2, 6)),
+        (("Rotate", 0.7, 2), ("TranslateX", 0.3, 9)),
+        (("Sharpness", 0.8, 1), ("Sharpness", 0.9, 3)),
+        (("ShearY", 0.5, 8), ("TranslateY", 0.7, 9)),
+        (("AutoContrast", 0.5, None), ("Equalize", 0.9, None)),
+        (("ShearY", 0.2, 7), ("Posterize", 0.3, 7)),
+        (("Color", 0.4, 3), ("Brightness", 0.6, 7)),
+        (("Sharpness", 0.3, 9), ("Brightness", 0.7, 9)),
+        (("Equalize", 0.6, None), ("Equalize", 0.5, None)),
+        (("Contrast", 0.6, 7), ("Sharpness", 0.6, 5)),
+        (("Color", 0.7, 7), ("TranslateX", 0.5, 8)),
+        (("Equalize", 0.3, None), ("AutoContrast", 0.4, None)),
+        (("TranslateY", 0.4, 3), ("Sharpness", 0.2, 6)),
+        (("Brightness", 0.9, 6), ("Color", 0.2, 8)),
+        (("Solarize", 0.5, 2), ("Invert", 0.0, None)),
+        (("Equalize", 0.2, None), ("AutoContrast", 0.6, None)),
+        (("Equalize", 0.2, None), ("Equalize", 0.6, None)),
+        (("Color", 0.9, 9), ("Equalize", 0.6, None)),
+        (("AutoContrast", 0.8, None), ("Solarize", 0.2, 8)),
+        (("Brightness", 0.1, 3), ("Color", 0.7, 0)),
+        (("Solarize", 0.4, 5), ("AutoContrast", 0.9, None)),
+        (("TranslateY", 0.9, 9), ("TranslateY", 0.7, 9)),
+        (("AutoContrast", 0.9, None), ("Solarize", 0.8, 3)),
+        (("Equalize", 0.8, None), ("Invert", 0.1, None)),
+        (("TranslateY", 0.7, 9), ("AutoContrast", 0.9, None)),
+    ),
+    "svhn": (
+        (("ShearX", 0.9, 4), ("Invert", 0.2, None)),
+        (("ShearY", 0.9, 8), ("Invert", 0.7, None)),
+        (("Equalize", 0.6, None), ("Solarize", 0.6, 6)),
+        (("Invert", 0.9, None), ("Equalize", 0.6, None)),
+        (("Equalize", 0.6, None), ("Rotate", 0.9, 3)),
+        (("ShearX", 0.9, 4), ("AutoContrast", 0.8, None)),
+        (("ShearY", 0.9, 8), ("Invert", 0.4, None)),
+        (("ShearY", 0.9, 5), ("Solarize", 0.2, 6)),
+        (("Invert", 0.9, None), ("AutoContrast", 0.8, None)),
+        (("Equalize", 0.6, None), ("Rotate", 0.9, 3)),
+        (("ShearX", 0.9, 4), ("Solarize", 0.3, 3)),
+        (("ShearY", 0.8, 8), ("Invert", 0.7, None)),
+        (("Equalize", 0.9, None), ("TranslateY", 0.6, 6)),
+        (("Invert", 0.9, None), ("Equalize", 0.6, None)),
+        (("Contrast", 0.3, 3), ("Rotate", 0.8, 4)),
+        (("Invert", 0.8, None), ("TranslateY", 0.0, 2)),
+        (("ShearY", 0.7, 6), ("Solarize", 0.4, 8)),
+        (("Invert", 0.6, None), ("Rotate", 0.8, 4)),
+        (("ShearY", 0.3, 7), ("TranslateX", 0.9, 3)),
+        (("ShearX", 0.1, 6), ("Invert", 0.6, None)),
+        (("Solarize", 0.7, 2), ("TranslateY", 0.6, 7)),
+        (("ShearY", 0.8, 4), ("Invert", 0.8, None)),
+        (("ShearX", 0.7, 9), ("TranslateY", 0.8, 3)),
+        (("ShearY", 0.8, 5), ("AutoContrast", 0.7, None)),
+        (("ShearX", 0.7, 2), ("Invert", 0.1, None)),
+    ),
+}
+
+
+def _policy_arrays(policy: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Op ids (S, 2) int64, probabilities (S, 2) and magnitude bins (S, 2) (0 for None)."""
+    subs = AUTOAUGMENT_POLICIES[policy]
+    op = np.array([[OP_NAMES.index(name) for name, _, _ in sub] for sub in subs], np.int64)
+    prob = np.array([[p for _, p, _ in sub] for sub in subs])
+    bins = np.array([[0 if b is None else b for _, _, b in sub] for sub in subs], np.int64)
+    return op, prob, bins
+
+
+class AutoAugment(_Policy):
+    """torchvision's ``AutoAugment``: one learned sub-policy of two ops per image.
+
+    Each image draws one of the policy's 25 sub-policies uniformly, then applies each
+    of its two ops with the op's probability, at the sub-policy's magnitude bin out of
+    10 bins of RandAugment's space (signed ops negated with probability 1/2). The ops
+    include Invert (``255 - x``, a lookup like posterize). An op not applied is Identity
+    in :meth:`sample`'s result, so :meth:`apply` is :class:`RandAugment`'s.
+
+    Parameters
+    ----------
+    policy : {"imagenet", "cifar10", "svhn"}
+        The learned policy (``AUTOAUGMENT_POLICIES``).
+    interpolation : {"nearest", "bilinear"}
+        Sampling of the geometric ops (torchvision's default: nearest).
+    fill : float or sequence of float, optional
+        Value of pixels warped in from outside, 0..255 (default 0).
+    seed : int, optional
+    threads : int, optional
+    """
+
+    def __init__(self, policy: str = "imagenet", interpolation: str = "nearest", fill=None,
+                 seed: int | None = None, threads: int | None = None):
+        if not isinstance(policy, str) or policy.lower() not in AUTOAUGMENT_POLICIES:
+            raise ValueError(f"policy must be one of {sorted(AUTOAUGMENT_POLICIES)}, "
+                             f"got {policy!r}")
+        self.policy = policy.lower()
+        self._init_warp(interpolation, fill)
+        self._init_stream(seed, threads)
+
+    def _draw(self, rng: Random, h: int, w: int):
+        sub_op, sub_prob, sub_bin = _policy_arrays(self.policy)
+        table = magnitude_table("rand", 10, h, w)
+        sub = rng.integers(0, len(sub_op))
+        op = np.empty((rng.n, 2), np.int64)
+        mag = np.empty((rng.n, 2))
+        for j in range(2):  # torchvision: the probability coin, then the sign coin, per op
+            applied = rng.random() < sub_prob[sub, j]
+            neg = rng.random() <= 0.5
+            o = sub_op[sub, j]
+            m = table[o, sub_bin[sub, j]] * np.where(neg & _SIGNED[o], -1.0, 1.0)
+            op[:, j] = np.where(applied, o, IDENTITY)
+            mag[:, j] = np.where(applied, m, 0.0)
+        return op, mag
+
+    def __repr__(self) -> str:
+        warp = f", interpolation={self.interpolation!r}, fill={self.fill!r}"
+        return f"AutoAugment(policy={self.policy!r}{warp}, seed={self.seed})"
+
+
+# ---- AugMix ---------------------------------------------------------------------------
+
+#: AugMix's ops in torchvision's order; the first 9 are the set without ``all_ops``.
+AUGMIX_OPS = (SHEAR_X, SHEAR_Y, TRANSLATE_X, TRANSLATE_Y, ROTATE, POSTERIZE, SOLARIZE,
+              AUTOCONTRAST, EQUALIZE, BRIGHTNESS, COLOR, CONTRAST, SHARPNESS)
+_AUGMIX_PARTIAL = 9
+_GAMMA_BOOST_SLOT = 1 << 40  # far from the attempt slots 0, 1, 2, ...
+
+
+def log_gamma_variates(keys: np.ndarray, alpha: float, k: int) -> np.ndarray:
+    """Logarithms of Gamma(alpha, 1) variates, float64 (N, k), on per-sample streams.
+
+    Marsaglia and Tsang's method (2000): attempt ``t`` of sample ``i`` uses
+    ``Random(keys[i:i+1], t)``, and only samples with a rejected value make another
+    attempt, so the values of a sample depend on its key alone. ``alpha < 1`` uses
+    their boost ``G(alpha) = G(alpha + 1) U**(1 / alpha)``, in logs (no underflow for
+    small alpha).
+
+    Parameters
+    ----------
+    keys : ndarray, uint64, shape (N,)
+    alpha : float
+        Shape, > 0.
+    k : int
+        Variates per sample.
+    """
+    n = len(keys)
+    a = alpha + 1.0 if alpha < 1.0 else alpha
+    d = a - 1.0 / 3.0
+    c = 1.0 / np.sqrt(9.0 * d)
+    out = np.zeros((n, k))
+    todo = np.ones((n, k), bool)
+    t = 0
+    rows = np.arange(n)
+    while len(rows):
+        rng = Random(keys[rows], t)
+        z = rng.normal(k)
+        log_u = np.log1p(-rng.random(k))
+        v = 1.0 + c * z
+        v3 = np.where(v > 0, v, 1.0) ** 3
+        ok = (v > 0) & (log_u < 0.5 * z * z + d - d * v3 + d * np.log(v3))
+        take = todo[rows] & ok
+        sub = out[rows]
+        sub[take] = np.log(d) + np.log(v3[take])
+        out[rows] = sub
+        todo[rows] &= ~take
+        rows = rows[todo[rows].any(axis=1)]
+        t += 1
+    if alpha < 1.0:
+        out += np.log1p(-Random(keys, _GAMMA_BOOST_SLOT).random(k)) / alpha
+    return out
+
+
+def dirichlet(keys: np.ndarray, alpha: float, k: int) -> np.ndarray:
+    """Dirichlet(alpha, ..., alpha) samples over ``k`` parts, float64 (N, k), rows sum to 1
+    (normalised Gamma variates, see :func:`log_gamma_variates`)."""
+    lg = log_gamma_variates(keys, alpha, k)
+    e = np.exp(lg - lg.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class AugMix(_Policy):
+    """torchvision's ``AugMix``: a mix of the image with ``mixture_width`` augmented chains.
+
+    Per image: weights ``m ~ Dirichlet(alpha, alpha)`` (``m[1]`` is Beta(alpha, alpha))
+    and ``w ~ Dirichlet(alpha, ..., alpha)`` over the chains; chain ``c`` applies
+    ``chain_depth`` ops (or 1-3, uniformly, drawn per chain and image when
+    ``chain_depth`` is negative), each drawn uniformly from ``AUGMIX_OPS`` (the first 9
+    without ``all_ops``) with a magnitude bin uniform in ``0 .. severity - 1`` of 10
+    bins (signed ops negated with probability 1/2); the output is
+    ``m[0] x + sum_c m[1] w[c] chain_c(x)``, rounded (torchvision truncates).
+
+    Natively, each chain is one run of the policies' fixed pass schedule over the
+    whole batch and the mix is one ``ops.blend`` pass: at most
+    ``mixture_width * (2 + 2 * depth) + 1`` passes whatever was drawn.
+
+    Parameters
+    ----------
+    severity : int
+        1..10.
+    mixture_width : int
+        Chains, 1..64.
+    chain_depth : int
+        Ops per chain, 1..64, or negative for 1-3 at random.
+    alpha : float
+        Dirichlet / Beta concentration, > 0.
+    all_ops : bool
+        Include Brightness, Color, Contrast and Sharpness.
+    interpolation : {"nearest", "bilinear"}
+        Sampling of the geometric ops (torchvision's AugMix default: bilinear).
+    fill : float or sequence of float, optional
+        Value of pixels warped in from outside, 0..255 (default 0).
+    seed : int, optional
+    threads : int, optional
+    """
+
+    def __init__(self, severity: int = 3, mixture_width: int = 3, chain_depth: int = -1,
+                 alpha: float = 1.0, all_ops: bool = True, interpolation: str = "bilinear",
+                 fill=None, seed: int | None = None, threads: int | None = None):
+        self.severity = _check_int(severity, "severity", 1, 10)
+        self.mixture_width = _check_int(mixture_width, "mixture_width", 1, 64)
+        if isinstance(chain_depth, bool) or not isinstance(chain_depth, numbers.Integral):
+            raise TypeError(f"chain_depth must be an integer, got {chain_depth!r}")
+        if chain_depth == 0 or chain_depth > 64:
+            raise ValueError("chain_depth must be 1..64, or negative for a random depth "
+                             f"of 1 to 3, got {chain_depth!r}")
+        self.chain_depth = int(chain_depth)
+        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+            raise TypeError(f"alpha must be a number, got {alpha!r}")
+        if not (np.isfinite(alpha) and 1e-3 <= alpha <= 1e3):
+            raise ValueError(f"alpha must lie in [0.001, 1000], got {alpha!r}")
+        self.alpha = float(alpha)
+        if not isinstance(all_ops, (bool, np.bool_)):
+            raise TypeError(f"all_ops must be a bool, got {all_ops!r}")
+        self.all_ops = bool(all_ops)
+        self._init_warp(interpolation, fill)
+        self._init_stream(seed, threads)
+
+    @property
+    def _depth(self) -> int:
+        return self.chain_depth if self.chain_depth > 0 else 3
+
+    def sample(self, n: int, size, indices=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Random parameters of ``n`` images: the arguments of :meth:`apply`.
+
+        Returns
+        -------
+        op : ndarray, int64, shape (N, mixture_width, depth)
+            Op ids per chain (Identity past a chain's drawn depth); depth is
+            ``chain_depth``, or 3 when it is random.
+        magnitude : ndarray, float64, same shape
+            Signed magnitudes.
+        weights : ndarray, float64, shape (N, mixture_width + 1)
+            Weight of the image itself, then of each chain; rows sum to 1.
+        """
+        return super().sample(n, size, indices)
+
+    def _draw(self, rng: Random, h: int, w: int):
+        n, width, depth = rng.n, self.mixture_width, self._depth
+        table = magnitude_table("augmix", 10, h, w)
+        choices = np.array(AUGMIX_OPS if self.all_ops else AUGMIX_OPS[:_AUGMIX_PARTIAL])
+        op = np.empty((n, width, depth), np.int64)
+        mag = np.empty((n, width, depth))
+        for c in range(width):
+            d = rng.integers(1, 4) if self.chain_depth < 0 else np.full(n, depth)
+            for j in range(depth):
+                o = choices[rng.integers(0, len(choices))]
+                b = rng.integers(0, self.severity)
+                neg = rng.random() <= 0.5
+                m = table[o, b] * np.where(neg & _SIGNED[o], -1.0, 1.0)
+                op[:, c, j] = np.where(j < d, o, IDENTITY)
+                mag[:, c, j] = np.where(j < d, m, 0.0)
+        beta = dirichlet(rng.keys(), self.alpha, 2)
+        chains = dirichlet(rng.keys(), self.alpha, width)
+        weights = np.concatenate([beta[:, :1], chains * beta[:, 1:]], axis=1)
+        return op, mag, weights
+
+    def apply(self, images: np.ndarray, op, magnitude, weights) -> np.ndarray:
+        """Mix each image with its chains for fixed parameters: deterministic.
+
+        Parameters
+        ----------
+        images : ndarray, uint8, shape (N, H, W, C) or (N, H, W)
+        op : array_like of int, shape (N, W, D)
+            Op ids of each chain, applied in order (see ``OP_NAMES``).
+        magnitude : array_like of float, same shape
+            Signed magnitudes in torchvision's units.
+        weights : array_like of float, shape (N, W + 1)
+            Weight of the image, then of each chain (any finite values; the result is
+            rounded and saturated).
+
+        Returns
+        -------
+        ndarray, uint8, same shape as ``images``
+        """
+        x, squeeze = self._batch(images)
+        n = len(x)
+        op, mag = self._ops(op, magnitude, n, ndim=3)
+        wt = np.asarray(weights, dtype=np.float64)
+        if wt.shape != (n, op.shape[1] + 1):
+            raise ValueError(f"weights must have shape ({n}, {op.shape[1] + 1}) (the image, "
+                             f"then each chain), got {wt.shape}")
+        if not np.all(np.isfinite(wt)):
+            raise ValueError("weights must be finite")
+        cval = self._cval(x.shape[3])
+        chains = [run_ops(x, op[:, c], mag[:, c], self.threads, self.interpolation, cval)
+                  for c in range(op.shape[1])]
+        out = ops.blend([x, *chains], wt, threads=self.threads)
+        return out[..., 0] if squeeze else out
+
+    def __repr__(self) -> str:
+        return (f"AugMix(severity={self.severity}, mixture_width={self.mixture_width}, "
+                f"chain_depth={self.chain_depth}, alpha={self.alpha}, all_ops={self.all_ops}, "
+                f"interpolation={self.interpolation!r}, fill={self.fill!r}, seed={self.seed})")
