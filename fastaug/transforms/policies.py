@@ -112,6 +112,9 @@ _SIGNED = np.zeros(NUM_OPS, bool)
 _SIGNED[[SHEAR_X, SHEAR_Y, TRANSLATE_X, TRANSLATE_Y, ROTATE, BRIGHTNESS, COLOR, CONTRAST,
          SHARPNESS]] = True
 
+#: Offset that turns the colour pass's rounding into torchvision's truncation.
+_TRUNCATE = 0.5 - 2.0 ** -8
+
 #: torchvision's sharpness smoothing kernel.
 SMOOTH = np.array([[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]]) / 13.0
 
@@ -422,123 +425,146 @@ class _Policy(SampleStream):
         return out[..., 0] if squeeze else out
 
 
+def _sharp_pass(x: np.ndarray, y: np.ndarray, mag: np.ndarray, use: np.ndarray,
+                threads) -> np.ndarray:
+    """The sharpness ops selected by ``use`` (N, K) on ``y``, in order: one
+    ``ops.filter3x3`` per rank of draw, on the images with that many. ``y`` is copied
+    first when it is still the input ``x``."""
+    count = use.sum(axis=1)
+    if not count.any():
+        return y
+    if y is x:
+        y = x.copy()
+    h, w = y.shape[1:3]
+    order = np.cumsum(use, axis=1)
+    delta = np.zeros((3, 3))
+    delta[1, 1] = 1.0
+    for r in range(int(count.max())):
+        rows = np.flatnonzero(count > r)
+        col_r = np.argmax(use[rows] & (order[rows] == r + 1), axis=1)
+        f = 1.0 + mag[rows, col_r]
+        kern = f[:, None, None] * delta + (1.0 - f)[:, None, None] * SMOOTH
+        sub = y[rows]
+        filt = ops.filter3x3(sub, kern, fill_mode="nearest", threads=threads)
+        if h > 2 and w > 2:
+            sub[:, 1:-1, 1:-1] = filt[:, 1:-1, 1:-1]  # torchvision keeps the frame
+        y[rows] = sub
+    return y
+
+
+# The phase of each op in a stage: lookups, then one warp, then one colour op, then
+# sharpness; -1: Identity (no work).
+_PHASE = np.full(NUM_OPS, -1, np.int64)
+_PHASE[list(_LUT)] = 0
+_PHASE[list(_GEOMETRIC)] = 1
+_PHASE[list(_COLOR)] = 2
+_PHASE[SHARPNESS] = 3
+
+
+def stages(op: np.ndarray) -> np.ndarray:
+    """Stage of every op, int64 (N, K) (-1 for Identity): an image's ops in order, a new
+    stage whenever an op cannot follow the previous one in the phase order lookup ->
+    warp -> colour -> sharpness (lookups and sharpness ops may repeat in a stage)."""
+    n, k = op.shape
+    phase = _PHASE[op]
+    out = np.full((n, k), -1, np.int64)
+    cur = np.zeros(n, np.int64)
+    last = np.full(n, -1, np.int64)
+    for j in range(k):
+        q = phase[:, j]
+        live = q >= 0
+        new = live & ((q < last) | ((q == last) & ((q == 1) | (q == 2))))
+        cur = cur + new
+        last = np.where(live, q, last)
+        out[:, j] = np.where(live, cur, -1)
+    return out
+
+
+def _warp_pass(x: np.ndarray, y: np.ndarray, op: np.ndarray, mag: np.ndarray,
+               use: np.ndarray, whole: bool, threads, interpolation: str, cval) -> np.ndarray:
+    """The geometric and colour ops selected by ``use`` (N, K) (at most one of each
+    kind per image, the warp first) in one ``ops.augment`` pass: on the whole batch
+    when ``whole`` (images without such ops are copied), else on the images that have
+    them. ``y`` is never changed in place when it is still the input ``x``."""
+    n, h, w, c = y.shape
+    k = op.shape[1]
+    rows = np.arange(n) if whole else np.flatnonzero(use.any(axis=1))
+    if len(rows) == 0:
+        return y
+    sub_op, sub_mag, sub_use = op[rows], mag[rows], use[rows]
+    src = y if whole else y[rows]
+    r = len(rows)
+    eye = np.eye(c + 1)
+    inv = np.broadcast_to(np.eye(3), (r, 3, 3)).copy()
+    col = identity(r, c)
+    for j in range(k):
+        o = np.where(sub_use[:, j], sub_op[:, j], IDENTITY)
+        m = sub_mag[:, j]
+        if np.isin(o, _GEOMETRIC).any():
+            inv = inv @ _geometry(o, m, h, w)
+        f = 1.0 + m
+        sel = o == BRIGHTNESS
+        if sel.any():
+            col = np.where(sel[:, None, None], brightness_matrix(f, c), eye) @ col
+        sel = o == COLOR
+        if sel.any():
+            col = np.where(sel[:, None, None], saturation_matrix(f, c), eye) @ col
+        sel = o == CONTRAST
+        if sel.any():
+            # the mean grey of the image as contrast sees it: warped when a warp precedes
+            at = np.flatnonzero(sel)
+            img = src[at]
+            moved = ~np.all(np.isclose(inv[at], np.eye(3)), axis=(1, 2))
+            if moved.any():
+                img[moved] = ops.augment(img[moved], inv[at][moved][:, :2], inverse=True,
+                                         interpolation=interpolation, fill_mode="constant",
+                                         cval=cval, threads=threads)
+            # a float32 matrix product: several times faster than .mean on uint8
+            ones = np.full(h * w, 1.0 / (h * w), np.float32)
+            mean = (ones @ img.reshape(len(at), h * w, c).astype(np.float32)).astype(np.float64)
+            gray = np.zeros(r)
+            gray[at] = mean @ gray_weights(c)
+            col = np.where(sel[:, None, None], contrast_matrix(f, gray, c), eye) @ col
+    # torchvision truncates a colour op's result: floor(v) = round(v - 0.5), less 2**-8
+    # so that integers stay put whichever way the kernel breaks ties
+    tinted = (sub_use & np.isin(sub_op, _COLOR)).any(axis=1)
+    col[tinted, : 1 if c == 1 else 3, c] -= _TRUNCATE
+    moved = not np.allclose(inv, np.eye(3))
+    coloured = not np.allclose(col, eye)
+    if not (moved or coloured):
+        return y
+    res = ops.augment(src, inv[:, :2] if moved else None, col[:, :c] if coloured else None,
+                      inverse=True, interpolation=interpolation, fill_mode="constant",
+                      cval=cval, threads=threads)
+    if whole:
+        return res
+    if y is x:
+        y = x.copy()
+    y[rows] = res
+    return y
+
+
 def run_ops(x: np.ndarray, op: np.ndarray, mag: np.ndarray, threads=None,
             interpolation: str = "nearest", cval=0) -> np.ndarray:
-    """The fixed schedule (see the module docstring) on a (N, H, W, C) uint8 batch.
+    """The pass schedule (see the module docstring) on a (N, H, W, C) uint8 batch.
 
     ``op`` (N, K) int64 ids and ``mag`` (N, K) float64 signed magnitudes, applied in
     order; warps sample with ``interpolation`` and fill with ``cval`` (a scalar or one
     value per channel).
     """
-    n, h, w, c = x.shape
-    k = op.shape[1]
-    if n == 0:
+    if len(x) == 0:
         return x.copy()
+    c = x.shape[3]
+    stage = stages(op)
     is_lut = np.isin(op, _LUT)
-    # A lookup op runs before everything when only Identity/lookup ops precede it.
-    other = ~is_lut & (op != IDENTITY)
-    before = np.cumsum(other, axis=1) - other  # non-lookup ops strictly before
-    pre = is_lut & (before == 0)
-    post = is_lut & ~pre
-
-    # 1. pre-LUT
-    y = _lut_pass(x, op, mag, pre, c, threads)
-
-    # 2. warp + colour: an image's geometric and colour ops split into segments, a new
-    # one at each geometric op that follows a geometric or colour op; segment s of
-    # every image runs in warp pass s (pass 0 on the batch, later ones on the images
-    # that have such a segment), so each warp sees its fill and colour order is kept.
-    is_geo = np.isin(op, _GEOMETRIC)
-    is_col = np.isin(op, _COLOR)
-    seg = np.zeros((n, k), np.int64)
-    cur = np.zeros(n, np.int64)
-    has = np.zeros(n, bool)
-    for j in range(k):
-        new = is_geo[:, j] & has
-        cur = cur + new
-        has = np.where(new, False, has) | is_geo[:, j] | is_col[:, j]
-        seg[:, j] = cur
-    active = is_geo | is_col
-    passes = int(seg[active].max()) + 1 if active.any() else 0
-    weights = gray_weights(c)
-    eye = np.eye(c + 1)
-    for p in range(passes):
-        mine = active & (seg == p)
-        rows = np.arange(n) if p == 0 else np.flatnonzero(mine.any(axis=1))
-        if len(rows) == 0:
-            continue
-        sub_op, sub_mag, sub_mine = op[rows], mag[rows], mine[rows]
-        src = y[rows] if p else y
-        r = len(rows)
-        inv = np.broadcast_to(np.eye(3), (r, 3, 3)).copy()
-        col = identity(r, c)
-        for j in range(k):
-            o = np.where(sub_mine[:, j], sub_op[:, j], IDENTITY)
-            m = sub_mag[:, j]
-            geo = np.isin(o, _GEOMETRIC)
-            if geo.any():
-                inv = inv @ _geometry(o, m, h, w)
-            f = 1.0 + m
-            sel = o == BRIGHTNESS
-            if sel.any():
-                col = np.where(sel[:, None, None], brightness_matrix(f, c), eye) @ col
-            sel = o == COLOR
-            if sel.any():
-                col = np.where(sel[:, None, None], saturation_matrix(f, c), eye) @ col
-            sel = o == CONTRAST
-            if sel.any():
-                at = np.flatnonzero(sel)
-                img = src[at]
-                moved = ~np.all(np.isclose(inv[at], np.eye(3)), axis=(1, 2))
-                if moved.any():
-                    img[moved] = ops.augment(img[moved], inv[at][moved][:, :2],
-                                             inverse=True, interpolation=interpolation,
-                                             fill_mode="constant", cval=cval,
-                                             threads=threads)
-                # a float32 matrix product: several times faster than .mean on uint8
-                ones = np.full(h * w, 1.0 / (h * w), np.float32)
-                mean = (ones @ img.reshape(len(at), h * w, c).astype(np.float32)).astype(
-                    np.float64)
-                here = col[at] @ np.concatenate([mean, np.ones((len(at), 1))], 1)[..., None]
-                gray = np.zeros(r)
-                gray[at] = here[:, :c, 0] @ weights
-                col = np.where(sel[:, None, None], contrast_matrix(f, gray, c), eye) @ col
-        moved = not np.allclose(inv, np.eye(3))
-        coloured = not np.allclose(col, eye)
-        if not (moved or coloured):
-            continue
-        res = ops.augment(src, inv[:, :2] if moved else None, col[:, :c] if coloured else None,
-                          inverse=True, interpolation=interpolation, fill_mode="constant",
-                          cval=cval, threads=threads)
-        if p == 0:
-            y = res
-        else:
-            if y is x:
-                y = x.copy()
-            y[rows] = res
-
-    # 3. sharpness, one pass per draw on the images that drew it
-    sharp = op == SHARPNESS
-    count = sharp.sum(axis=1)
-    if count.any():
-        if y is x:
-            y = x.copy()
-        order = np.cumsum(sharp, axis=1)
-        for r in range(int(count.max())):
-            rows = np.flatnonzero(count > r)
-            col_r = np.argmax(sharp[rows] & (order[rows] == r + 1), axis=1)
-            f = 1.0 + mag[rows, col_r]
-            delta = np.zeros((3, 3))
-            delta[1, 1] = 1.0
-            kern = f[:, None, None] * delta + (1.0 - f)[:, None, None] * SMOOTH
-            sub = y[rows]
-            filt = ops.filter3x3(sub, kern, fill_mode="nearest", threads=threads)
-            if h > 2 and w > 2:
-                sub[:, 1:-1, 1:-1] = filt[:, 1:-1, 1:-1]  # torchvision keeps the frame
-            y[rows] = sub
-
-    # 4. post-LUT
-    y = _lut_pass(y, op, mag, post, c, threads, owned=y is not x)
+    is_warp = np.isin(op, _GEOMETRIC + _COLOR)
+    is_sharp = op == SHARPNESS
+    y = x
+    for s in range(int(stage.max()) + 1 if stage.size else 0):
+        here = stage == s
+        y = _lut_pass(y, op, mag, here & is_lut, c, threads, owned=y is not x)
+        y = _warp_pass(x, y, op, mag, here & is_warp, s == 0, threads, interpolation, cval)
+        y = _sharp_pass(x, y, mag, here & is_sharp, threads)
     return y.copy() if y is x else y
 
 
