@@ -1,5 +1,5 @@
-"""Native pixel filters (ops.gaussian_noise, gaussian_blur, filter3x3, erase, mix) and the
-pixel / batch-level transforms built on them."""
+"""Native pixel filters (ops.gaussian_noise, gaussian_blur, filter3x3, erase, mix, blend,
+histogram) and the pixel / batch-level transforms built on them."""
 from __future__ import annotations
 
 import cv2
@@ -267,3 +267,68 @@ def test_random_keys_match_the_generator():
     k = r.keys()
     r2 = Random(keys, 3)
     assert np.array_equal(k, r2._bits(1)[:, 0])
+
+
+# ---- blend and histogram ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_blend_is_the_rounded_weighted_sum(channels):
+    rng = np.random.default_rng(channels)
+    batches = [rng.integers(0, 256, (5, 13, 4100 // 13, channels), dtype=np.uint8)
+               for _ in range(4)]
+    batches[1] = batches[1][:, ::-1]  # any strides
+    w = rng.normal(0.3, 0.4, (5, 4))
+    got = ops.blend(batches, w)
+    acc = sum(w[:, k, None, None, None] * batches[k].astype(np.float64) for k in range(4))
+    want = np.clip(acc, 0, 255)
+    assert got.dtype == np.uint8 and got.shape == batches[0].shape
+    # float32 sums: the rounding may differ only within a hair of a half
+    frac = np.abs(want - np.floor(want) - 0.5)
+    ok = np.abs(got - np.floor(want + 0.5)) == 0
+    assert np.all(ok | (frac < 1e-3))
+    # one weight row for the batch; threads do not matter; 3-D in, 3-D out
+    same = ops.blend(batches, w[0], threads=3)
+    assert np.array_equal(same, ops.blend(batches, np.tile(w[0], (5, 1)), threads=1))
+    flat = [b[..., 0] for b in batches]
+    assert ops.blend(flat, w).shape == flat[0].shape
+    out = np.empty_like(got)
+    assert ops.blend(batches, w, out=out) is out and np.array_equal(out, got)
+
+
+def test_blend_errors():
+    x = np.zeros((2, 4, 4, 3), np.uint8)
+    with pytest.raises(TypeError, match="sequence"):
+        ops.blend(x, [1.0])
+    with pytest.raises(TypeError, match="sequence"):
+        ops.blend([], [])
+    with pytest.raises(TypeError, match=r"images\[1\]"):
+        ops.blend([x, x.astype(np.float32)], [0.5, 0.5])
+    with pytest.raises(ValueError, match=r"images\[1\] has shape"):
+        ops.blend([x, x[:, :3]], [0.5, 0.5])
+    with pytest.raises(ValueError, match="weights"):
+        ops.blend([x, x], np.ones((2, 3)))
+    with pytest.raises(ValueError, match="weights"):
+        ops.blend([x, x], [np.nan, 1.0])
+    with pytest.raises(ValueError, match="weights"):
+        ops.blend([x, x], [1e300, 1.0])
+    with pytest.raises(ValueError, match="overlap"):
+        ops.blend([x, x], [0.5, 0.5], out=x)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_histogram_counts_every_value(channels):
+    rng = np.random.default_rng(channels)
+    x = rng.integers(0, 256, (6, 17, 23, channels), dtype=np.uint8)
+    x[2] = 7  # one value everywhere
+    x[3, :, ::2] = 255
+    views = [x, x[:, ::-1, 1:], x[:, :, ::2]]  # strided and odd widths
+    for v in views:
+        got = ops.histogram(v, threads=2)
+        want = np.stack([[np.bincount(v[i, ..., c].ravel(), minlength=256)
+                          for c in range(channels)] for i in range(len(v))])
+        assert got.dtype == np.int64 and np.array_equal(got, want)
+    assert np.array_equal(ops.histogram(x[..., 0]), ops.histogram(x[..., :1]))
+    assert ops.histogram(np.zeros((0, 3, 3, 3), np.uint8)).shape == (0, 3, 256)
+    with pytest.raises(TypeError):
+        ops.histogram(x.astype(np.int16))
