@@ -1,77 +1,87 @@
-"""Augmentation policies: RandAugment and TrivialAugmentWide, sampled per image.
+"""Augmentation policies: RandAugment, TrivialAugmentWide, AutoAugment and AugMix, sampled
+per image and run natively on the whole batch.
 
-Both follow torchvision's ``transforms.v2`` implementations: the same 14 operations, in
-the same order (the op ids below), the same magnitude bins and the same sampling (ops
-drawn uniformly *with replacement*, a signed magnitude negated with probability 1/2,
-TrivialAugmentWide's bin drawn uniformly), nearest interpolation and a 0 fill.
+All four follow torchvision's ``transforms.v2`` implementations: the same operations
+(the op ids below), magnitude bins and sampling (RandAugment: ops drawn uniformly *with
+replacement*; TrivialAugmentWide: op and bin uniform; AutoAugment: a sub-policy of
+``AUTOAUGMENT_POLICIES`` uniform, each of its two ops applied with its probability;
+AugMix: see :class:`AugMix`), a signed magnitude negated with probability 1/2,
+torchvision's default interpolation (nearest; AugMix bilinear) and a 0 fill, both
+settable (``interpolation``, ``fill``).
 
-=====  ============  =======================================================
-id     op            magnitude (RandAugment / TrivialAugmentWide)
-=====  ============  =======================================================
+=====  ============  ==================================================================
+id     op            magnitude: RandAugment and AutoAugment / TrivialAugmentWide / AugMix
+=====  ============  ==================================================================
 0      Identity      --
-1, 2   ShearX/Y      ±linspace(0, 0.3) / ±linspace(0, 0.99)  (shear factor,
-                     about the top-left corner, like torchvision)
-3, 4   TranslateX/Y  ±linspace(0, 150/331 * W or H) / ±linspace(0, 32), pixels,
-                     truncated to integers
-5      Rotate        ±linspace(0, 30) / ±linspace(0, 135) degrees, counter-clockwise
-6      Brightness    factor 1 ± linspace(0, 0.9) / 1 ± linspace(0, 0.99)
+1, 2   ShearX/Y      ±linspace(0, 0.3) / ±linspace(0, 0.99) / as RandAugment (shear
+                     factor, about the top-left corner, like torchvision)
+3, 4   TranslateX/Y  ±linspace(0, 150/331 * W or H) / ±linspace(0, 32) /
+                     ±linspace(0, W or H / 3), pixels, truncated to integers
+5      Rotate        ±linspace(0, 30) / ±linspace(0, 135) / ±linspace(0, 30) degrees,
+                     counter-clockwise
+6      Brightness    factor 1 ± linspace(0, 0.9) / 1 ± linspace(0, 0.99) / as RandAugment
 7      Color         saturation factor, same
 8      Contrast      contrast factor, same (mean grey of the image at that point)
 9      Sharpness     sharpness factor, same (torchvision's 3x3 smoothing blend)
-10     Posterize     bits 8 - round(k / ((bins - 1) / 4))  /  ... / 6)
+10     Posterize     bits round(8 - k / ((bins - 1) / 4)) / ... / 6) /
+                     round(4 - k / ((bins - 1) / 4)) (AugMix: down to 0 bits)
 11     Solarize      threshold 255 * linspace(1, 0)
 12     AutoContrast  --
 13     Equalize      -- (PIL's / torchvision's equalize)
-=====  ============  =======================================================
+14     Invert        -- (``255 - x``; AutoAugment only)
+=====  ============  ==================================================================
+
+AutoAugment and AugMix use 10 bins; AugMix draws the bin uniformly in ``0 .. severity - 1``.
 
 Each image draws its own ops and magnitudes from the per-sample counter-based streams
 of :mod:`fastaug.transforms.base` (keyed by seed, epoch and global sample index), so
 results do not depend on the batch size or the order of calls, as with ``Compose``.
 
-How a batch runs (a fixed number of native passes whatever was drawn)
-----------------------------------------------------------------------
-1. **pre-LUT** (``ops.lut``, one 256-entry table per image and channel): the lookup ops
-   (posterize, solarize, autocontrast, equalize) that come *first* in an image's drawn
-   order (only Identity or other lookup ops before them); the tables of one image are
-   composed in numpy, autocontrast/equalize statistics are per-image per-channel
-   histograms of the source (one vectorised ``np.bincount``) carried through the tables
-   that precede them. Skipped when no image needs it.
-2. **warp + colour** (``ops.augment``): an image's geometric and colour ops are cut
-   into segments, a new one at each geometric op that follows a geometric or colour
-   op; segment ``s`` of every image runs in warp pass ``s`` (pass 0 on the whole batch,
-   later passes only on the images that have such a segment, e.g. ~20% of the batch
-   for ``RandAugment(2, 9)``). In a segment the (single, leading) geometric op is the
-   per-image matrix and the colour ops that follow it multiply into one colour matrix
-   per image, so every warp sees a fill of 0 and colour ops run in their drawn order.
-   Contrast's mean grey is taken exactly from the image as it is at its place (on the
-   subset of images that drew it: the warped image when a warp precedes it in the
-   segment, through the colour matrix that precedes it).
-3. **sharpness** (``ops.filter3x3`` on the images that drew it): the blend
-   ``f x + (1 - f) blur(x)`` is one 3x3 kernel per image; the one-pixel frame keeps its
-   values, as torchvision's does. One pass per sharpness draw of the same image (at
-   most ``num_ops``), on that subset only.
-4. **post-LUT** (``ops.lut`` on the images that need it): the other lookup ops, with
-   statistics from the output of 2-3.
+How a batch runs (a small number of native passes, no loop over images)
+------------------------------------------------------------------------
+An image's ops are cut, in their drawn order, into *stages* that fit the pattern
+``lookups* -> one warp -> one colour op -> sharpness*`` (a new stage starts at an op
+that cannot follow the previous one in that order). Stage ``s`` of every image runs in
+the same three kinds of pass, each on the images whose stage ``s`` has such ops:
 
-Deviations from applying the ops one by one (torchvision)
----------------------------------------------------------
-For ``num_ops <= 2`` (and TrivialAugmentWide) the drawn order is kept except for
-Sharpness followed by a geometric or colour op (the filter runs after the warp pass:
-the smoothing kernel is nearly isotropic, and it commutes with colour matrices up to
-clipping at 0 and 255). Other differences:
+1. **lookup** (``ops.lut``, one 256-entry table per image and channel): posterize,
+   solarize, invert, autocontrast, equalize, the tables of a stage composed in numpy;
+   autocontrast/equalize statistics are per-image per-channel histograms
+   (``ops.histogram``) of the pass's input, carried through the tables that precede
+   them.
+2. **warp + colour** (``ops.augment``; stage 0 on the whole batch): the stage's
+   geometric op is the per-image matrix (nearest or bilinear, fill ``fill``), its
+   colour op (brightness, saturation, contrast) the colour matrix, applied to the
+   warped pixels and to the fill as torchvision does. Contrast's mean grey is taken
+   from the warped image.
+3. **sharpness** (``ops.filter3x3``): the blend ``f x + (1 - f) blur(x)`` is one 3x3
+   kernel per image; the one-pixel frame keeps its values, as torchvision's does. One
+   pass per sharpness draw of the same stage.
 
-- values are rounded once per pass rather than truncated to uint8 after every op as
-  torchvision does: within 1 grey level per op, but AutoContrast/Equalize after another
-  op can amplify a 1-level difference of their input (by their stretch factor);
-- nearest sampling rounds half up (``floor(s + 0.5)``), torch's rounds half to even
-  (visible only where a source coordinate is on a tie, e.g. at 45-degree rotations).
+So every op sees exactly the clipped uint8 image that the op before it produced, in
+torchvision's order, and a batch costs at most ``3 x stages`` passes (usually far fewer:
+for ``RandAugment(2, 9)`` stage 1 exists for ~48% of the images and each later pass
+runs on its subset only). AugMix runs this schedule once per chain and mixes with one
+``ops.blend`` pass.
 
-With more ops, a lookup op that follows a non-lookup op runs in pass 4 even if a
-colour, sharpness or geometric op comes after it in the drawn order.
-``tests/test_policies.py::test_schedule_deviation_measured`` measures the effect
-against a sequential numpy reference of torchvision's ops on photos: for
-``RandAugment(2, 9)`` 0.44% of pixels differ by more than 2 grey levels (mean absolute
-difference 0.29), for ``TrivialAugmentWide`` 0.004%.
+Differences from applying the ops one by one (torchvision)
+----------------------------------------------------------
+- Colour ops truncate their result like torchvision's ``.to(uint8)`` (the colour pass
+  rounds ``v - 0.5 + 2**-8``); warps with bilinear sampling round like torchvision;
+  sharpness rounds once where torchvision rounds its blur then truncates the blend
+  (within 1 level); AugMix's mix is rounded (torchvision truncates, a bias of -0.5).
+  Values that land exactly on an integer may go either way with the float error of
+  each implementation (so may a nearest source on a rounding tie, e.g. ShearX 0.2 on
+  every fifth row): AutoContrast/Equalize can amplify such a 1-level difference of
+  their input by their stretch factor.
+- With an explicit ``fill`` and bilinear sampling, the band of output pixels partly
+  covered by the image blends the fill once, like OpenCV's constant border;
+  torchvision computes ``mask * (zero-padded sample - fill) + fill``, counting the
+  coverage twice there.
+
+``tests/test_policies.py`` measures the result against a sequential numpy reference of
+torchvision's ops on photos: for random ``RandAugment(2, 9)`` draws 0.09% of pixels differ
+by more than 2 grey levels, for ``TrivialAugmentWide`` 0.004%, for ``AugMix()`` 0.06%.
 
 Use
 ---
@@ -82,9 +92,13 @@ The policies are standalone callables with Compose's seed/epoch/indices semantic
     ops_, mags = ra.sample(len(batch), batch.shape[1:3])
     out = ra.apply(batch, ops_, mags)   # deterministic: fixed ops and magnitudes
 
+    am = AugMix(seed=0)
+    op, mag, weights = am.sample(len(batch), batch.shape[1:3])
+    out = am.apply(batch, op, mag, weights)
+
 They are not Compose transforms: Compose's plan folds each transform into one kind of
-pass, while one policy needs several kinds (warp, colour, filter, two lookups) whose
-order depends on the image; a policy output can be fed to a Compose.
+pass, while one policy needs several kinds (warp, colour, filter, lookups) whose order
+depends on the image; a policy output can be fed to a Compose.
 """
 from __future__ import annotations
 
