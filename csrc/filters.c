@@ -144,47 +144,78 @@ int fa_separable(const fa_separable_args *args)
 
 /* ---- 3x3 filter ------------------------------------------------------------------ */
 
+/* Source row sy of image i, padded through the column border map, as floats. */
+static void convert_row(const fa_u8_io *io, int64_t i, int64_t sy, const int64_t *xidx,
+                        float *p)
+{
+    const int64_t w = io->w, c = io->c;
+    const uint8_t *s = io->src + i * io->src_image_stride + sy * io->src_row_stride;
+    for (int64_t ch = 0; ch < c; ++ch)
+        p[ch] = (float)s[xidx[0] * c + ch];
+    for (int64_t e = 0; e < w * c; ++e)
+        p[c + e] = (float)s[e];
+    for (int64_t ch = 0; ch < c; ++ch)
+        p[(w + 1) * c + ch] = (float)s[xidx[w + 1] * c + ch];
+}
+
 static int filter3x3_task(void *ctx, int64_t i)
 {
     const fa_filter3x3_args *a = ctx;
     const fa_u8_io *io = &a->io;
-    const int64_t h = io->h, w = io->w, c = io->c, row = w * c;
+    const int64_t h = io->h, w = io->w, c = io->c, row = w * c, padded = (w + 2) * c;
     const float *k = a->kernels + i * 9;
-    float *rows = malloc((size_t)(3 * (w + 2) * c) * sizeof(float));
-    float *acc = malloc((size_t)row * sizeof(float));
+    /* Three converted source rows, each tagged with its row index: every source row
+       is converted once per image, not three times. */
+    float *rows = malloc((size_t)(3 * padded) * sizeof(float));
     int64_t *xidx = malloc((size_t)(w + 2) * sizeof(int64_t));
-    if (!rows || !acc || !xidx) {
+    if (!rows || !xidx) {
         free(rows);
-        free(acc);
         free(xidx);
         return -1;
     }
     for (int64_t j = 0; j < w + 2; ++j)
         xidx[j] = fa_border_index(j - 1, w, a->fill);
+    int64_t tag[3] = {-1, -1, -1};
     for (int64_t y = 0; y < h; ++y) {
-        for (int64_t dy = 0; dy < 3; ++dy) {
-            const int64_t sy = fa_border_index(y + dy - 1, h, a->fill);
-            const uint8_t *s = io->src + i * io->src_image_stride + sy * io->src_row_stride;
-            float *p = rows + dy * (w + 2) * c;
-            for (int64_t j = 0; j < w + 2; ++j)
-                for (int64_t ch = 0; ch < c; ++ch)
-                    p[j * c + ch] = (float)s[xidx[j] * c + ch];
+        int64_t need[3];
+        const float *p[3];
+        for (int dy = 0; dy < 3; ++dy)
+            need[dy] = fa_border_index(y + dy - 1, h, a->fill);
+        for (int dy = 0; dy < 3; ++dy) {
+            int slot = -1;
+            for (int q = 0; q < 3 && slot < 0; ++q)
+                if (tag[q] == need[dy])
+                    slot = q;
+            /* else a slot this output row does not need */
+            for (int q = 0; q < 3 && slot < 0; ++q)
+                if (tag[q] != need[0] && tag[q] != need[1] && tag[q] != need[2]) {
+                    slot = q;
+                    convert_row(io, i, need[dy], xidx, rows + q * padded);
+                    tag[q] = need[dy];
+                }
+            p[dy] = rows + slot * padded;
         }
-        for (int64_t e = 0; e < row; ++e)
-            acc[e] = 0.0f;
-        for (int64_t dy = 0; dy < 3; ++dy)
-            for (int64_t dx = 0; dx < 3; ++dx) {
-                const float kq = k[dy * 3 + dx];
-                const float *p = rows + dy * (w + 2) * c + dx * c;
-                for (int64_t e = 0; e < row; ++e)
-                    acc[e] += kq * p[e];
-            }
         uint8_t *d = io->dst + (i * h + y) * row;
-        for (int64_t e = 0; e < row; ++e)
-            d[e] = fa_round_u8(acc[e]);
+        const float k0 = k[0], k1 = k[1], k2 = k[2], k3 = k[3], k4 = k[4], k5 = k[5];
+        const float k6 = k[6], k7 = k[7], k8 = k[8];
+        const float *r0 = p[0], *r1 = p[1], *r2 = p[2];
+        /* Summed in the order dy, dx (row-major), starting from 0: the same float32
+           values as accumulating the nine shifted rows one by one. */
+        for (int64_t e = 0; e < row; ++e) {
+            float acc = 0.0f;
+            acc += k0 * r0[e];
+            acc += k1 * r0[e + c];
+            acc += k2 * r0[e + 2 * c];
+            acc += k3 * r1[e];
+            acc += k4 * r1[e + c];
+            acc += k5 * r1[e + 2 * c];
+            acc += k6 * r2[e];
+            acc += k7 * r2[e + c];
+            acc += k8 * r2[e + 2 * c];
+            d[e] = fa_round_u8(acc);
+        }
     }
     free(rows);
-    free(acc);
     free(xidx);
     return 0;
 }
