@@ -93,6 +93,27 @@ def test_filter3x3_matches_cv2_filter2d():
         assert np.abs(out[i] - np.clip(np.rint(expected), 0, 255)).max() <= 1
 
 
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_filter3x3_bit_exact_against_float32_reference(channels):
+    """Every width (vector body and scalar tail), border mode and channel count: the
+    float32 sum of the nine taps in row-major order, clipped, rounded half up."""
+    rng = np.random.default_rng(channels)
+    modes = {"nearest": "edge", "reflect": "symmetric", "mirror": "reflect", "wrap": "wrap"}
+    for w in (1, 2, 3, 5, 8, 11):
+        x = rng.integers(0, 256, (2, 4, w, channels), dtype=np.uint8)
+        k = rng.normal(0, 1.5, (2, 3, 3)).astype(np.float32)
+        for mode, pad in modes.items():
+            got = ops.filter3x3(x, k.astype(np.float64), fill_mode=mode)
+            for i in range(2):
+                p = np.pad(x[i].astype(np.float32), ((1, 1), (1, 1), (0, 0)), mode=pad)
+                acc = np.zeros(x.shape[1:], np.float32)
+                for dy in range(3):
+                    for dx in range(3):
+                        acc = acc + k[i, dy, dx] * p[dy:dy + 4, dx:dx + w]
+                want = (np.clip(acc, 0, 255) + np.float32(0.5)).astype(np.uint8)
+                assert np.array_equal(got[i], want), (w, mode, i)
+
+
 def test_filter_errors():
     x = photo_batch(2, 8, 8, 3)
     with pytest.raises(ValueError, match="fill_mode"):
