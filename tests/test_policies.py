@@ -927,6 +927,22 @@ def test_exported():
         "AutoAugment(policy='imagenet', interpolation='nearest', fill=None, seed=1)")
 
 
+def test_enum_arguments_like_torchvision():
+    """torchvision's AutoAugmentPolicy and InterpolationMode are enums of these strings."""
+    import enum
+
+    class Policy(enum.Enum):
+        SVHN = "svhn"
+
+    class Mode(enum.Enum):
+        BILINEAR = "bilinear"
+
+    aa = AutoAugment(Policy.SVHN, interpolation=Mode.BILINEAR, seed=0)
+    assert aa.policy == "svhn" and aa.interpolation == "bilinear"
+    assert AutoAugment("CIFAR10").policy == "cifar10"
+    assert AugMix(interpolation=Mode.BILINEAR).interpolation == "bilinear"
+
+
 def test_new_policies_bad_arguments(photos):
     with pytest.raises(ValueError, match="policy"):
         AutoAugment("places365")

@@ -306,7 +306,9 @@ def _check_int(value, name: str, low: int, high: int | None = None) -> int:
 
 
 def _check_interpolation(value) -> str:
-    if value not in ("nearest", "bilinear"):
+    """"nearest" or "bilinear" (or an enum with that value, like torchvision's)."""
+    value = getattr(value, "value", value)
+    if not isinstance(value, str) or value not in ("nearest", "bilinear"):
         raise ValueError(f"interpolation must be 'nearest' or 'bilinear', got {value!r}")
     return value
 
@@ -769,9 +771,11 @@ class AutoAugment(_Policy):
     Parameters
     ----------
     policy : {"imagenet", "cifar10", "svhn"}
-        The learned policy (``AUTOAUGMENT_POLICIES``).
+        The learned policy (``AUTOAUGMENT_POLICIES``); any case, or an enum with such a
+        value (torchvision's ``AutoAugmentPolicy``).
     interpolation : {"nearest", "bilinear"}
-        Sampling of the geometric ops (torchvision's default: nearest).
+        Sampling of the geometric ops (torchvision's default: nearest); an enum with
+        such a value (torchvision's ``InterpolationMode``) works for every policy.
     fill : float or sequence of float, optional
         Value of pixels warped in from outside, 0..255 (default 0).
     seed : int, optional
@@ -780,10 +784,11 @@ class AutoAugment(_Policy):
 
     def __init__(self, policy: str = "imagenet", interpolation: str = "nearest", fill=None,
                  seed: int | None = None, threads: int | None = None):
-        if not isinstance(policy, str) or policy.lower() not in AUTOAUGMENT_POLICIES:
+        name = getattr(policy, "value", policy)  # torchvision's AutoAugmentPolicy too
+        if not isinstance(name, str) or name.lower() not in AUTOAUGMENT_POLICIES:
             raise ValueError(f"policy must be one of {sorted(AUTOAUGMENT_POLICIES)}, "
                              f"got {policy!r}")
-        self.policy = policy.lower()
+        self.policy = name.lower()
         self._init_warp(interpolation, fill)
         self._init_stream(seed, threads)
 
