@@ -369,7 +369,7 @@ static int blend_task(void *ctx, int64_t i)
                 acc[e] += wk * (float)s[e];
         }
         for (int64_t e = 0; e < len; ++e)
-            d[start + e] = fa_round_u8(acc[e]);
+            d[start + e] = fa_round_u8(acc[e] + a->offset);
     }
     return 0;
 }

@@ -94,14 +94,16 @@ typedef struct {
 
 void fa_mix(const fa_mix_args *args);
 
-/* dst[i] = saturate(round(sum_k weights[i * k_count + k] * srcs[k][i])), the sum taken in
-   float32 in the order k = 0, 1, ...; every source and dst is a C-contiguous uint8 batch
-   of n images of `size` values each (dst may not overlap a source). */
+/* dst[i] = saturate(round(sum_k weights[i * k_count + k] * srcs[k][i] + offset)), the sum
+   taken in float32 in the order k = 0, 1, ..., then the offset; every source and dst is
+   a C-contiguous uint8 batch of n images of `size` values each (dst may not overlap a
+   source). */
 typedef struct {
     const uint8_t *const *srcs; /* k_count pointers */
     int64_t k_count;
     int64_t n, size;
     const float *weights;       /* (N, K) */
+    float offset;
     uint8_t *dst;
     int threads;
 } fa_blend_args;

@@ -67,6 +67,7 @@ cdef extern from "filters.h" nogil:
         int64_t k_count
         int64_t n, size
         const float *weights
+        float offset
         uint8_t *dst
         int threads
 
@@ -189,7 +190,7 @@ def mix(cnp.ndarray src, cnp.ndarray dst, bint nchw, cnp.ndarray partner, object
         fa_mix(&a)
 
 
-def blend(list sources, cnp.ndarray dst, cnp.ndarray weights, int threads):
+def blend(list sources, cnp.ndarray dst, cnp.ndarray weights, float offset, int threads):
     """Weighted sum of C-contiguous uint8 batches: ``weights`` (N, K) float32."""
     cdef fa_blend_args a
     cdef int64_t k, count = len(sources)
@@ -203,6 +204,7 @@ def blend(list sources, cnp.ndarray dst, cnp.ndarray weights, int threads):
     a.n = cnp.PyArray_DIM(dst, 0)
     a.size = cnp.PyArray_SIZE(dst) // a.n if a.n else 0
     a.weights = <const float *>cnp.PyArray_DATA(weights)
+    a.offset = offset
     a.dst = <uint8_t *>cnp.PyArray_DATA(dst)
     a.threads = threads
     with nogil:

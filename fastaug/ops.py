@@ -1002,13 +1002,14 @@ def blend(
     images: Sequence[np.ndarray],
     weights: ArrayLike,
     *,
+    offset: float = 0.0,
     out: np.ndarray | None = None,
     threads: int | None = None,
 ) -> np.ndarray:
     """Weighted sum of K batches, with weights per image: AugMix's mixing step.
 
-    ``out[i] = saturate(round(sum_k weights[i, k] * images[k][i]))``, summed in float32
-    in the order of ``images``.
+    ``out[i] = saturate(round(sum_k weights[i, k] * images[k][i] + offset))``, summed in
+    float32 in the order of ``images``, then the offset (rounding half up).
 
     Parameters
     ----------
@@ -1017,6 +1018,8 @@ def blend(
     weights : array_like, shape (N, K) or (K,)
         Finite weights, per image or for the whole batch (any sign: the result saturates
         to 0..255).
+    offset : float
+        Added before rounding, -1..1 (e.g. ``-0.5 + 2**-8`` truncates instead).
     out : ndarray, optional
         C-contiguous, writeable, uint8, the batches' shape, overlapping none of them.
     threads : int, optional
@@ -1046,6 +1049,9 @@ def blend(
     wt = np.ascontiguousarray(wt, np.float32)
     if not np.all(np.isfinite(wt)):
         raise ValueError("weights must fit in float32")
+    if (isinstance(offset, bool) or not isinstance(offset, numbers.Real)
+            or not -1 <= offset <= 1):
+        raise ValueError(f"offset must be a number in [-1, 1], got {offset!r}")
     threads = resolve_threads(threads)
     shape = batches[0].shape
     if out is not None and squeeze:
@@ -1056,7 +1062,7 @@ def blend(
         if np.may_share_memory(dst, im):
             raise ValueError(f"out must not overlap images[{k}]")
     if n:
-        _filters_ext().blend(batches, dst, wt, threads)
+        _filters_ext().blend(batches, dst, wt, float(offset), threads)
     return _restore_ndim(dst, out, squeeze)
 
 

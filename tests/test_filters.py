@@ -315,6 +315,11 @@ def test_blend_is_the_rounded_weighted_sum(channels):
     assert ops.blend(flat, w).shape == flat[0].shape
     out = np.empty_like(got)
     assert ops.blend(batches, w, out=out) is out and np.array_equal(out, got)
+    # an offset before the rounding: -0.5 + 2**-8 truncates (torchvision's .to(uint8))
+    trunc = ops.blend(batches, w, offset=-0.5 + 2.0 ** -8)
+    frac = want - np.floor(want)
+    ok = trunc == np.floor(want)
+    assert np.all(ok | (frac > 1 - 2.0 ** -8 - 1e-3) | (frac < 1e-3))
 
 
 def test_blend_errors():
@@ -335,6 +340,9 @@ def test_blend_errors():
         ops.blend([x, x], [1e300, 1.0])
     with pytest.raises(ValueError, match="overlap"):
         ops.blend([x, x], [0.5, 0.5], out=x)
+    for bad in (2.0, float("nan"), "0"):
+        with pytest.raises(ValueError, match="offset"):
+            ops.blend([x, x], [0.5, 0.5], offset=bad)
 
 
 @pytest.mark.parametrize("channels", [1, 3, 4])

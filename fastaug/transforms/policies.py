@@ -53,10 +53,11 @@ the same three kinds of pass, each on the images whose stage ``s`` has such ops:
    geometric op is the per-image matrix (nearest or bilinear, fill ``fill``), its
    colour op (brightness, saturation, contrast) the colour matrix, applied to the
    warped pixels and to the fill as torchvision does. Contrast's mean grey is taken
-   from the warped image.
-3. **sharpness** (``ops.filter3x3``): the blend ``f x + (1 - f) blur(x)`` is one 3x3
-   kernel per image; the one-pixel frame keeps its values, as torchvision's does. One
-   pass per sharpness draw of the same stage.
+   from the warped image (floored grey levels, as torchvision).
+3. **sharpness** (``ops.filter3x3`` then ``ops.blend``, on the images that drew it):
+   torchvision's rounded 3x3 smoothing, then the blend ``f x + (1 - f) smooth``
+   truncated; the one-pixel frame keeps its values. One pair of passes per sharpness
+   draw of the same stage.
 
 So every op sees exactly the clipped uint8 image that the op before it produced, in
 torchvision's order, and a batch costs at most ``3 x stages`` passes (usually far fewer:
@@ -66,22 +67,24 @@ runs on its subset only). AugMix runs this schedule once per chain and mixes wit
 
 Differences from applying the ops one by one (torchvision)
 ----------------------------------------------------------
-- Colour ops truncate their result like torchvision's ``.to(uint8)`` (the colour pass
-  rounds ``v - 0.5 + 2**-8``); warps with bilinear sampling round like torchvision;
-  sharpness rounds once where torchvision rounds its blur then truncates the blend
-  (within 1 level); AugMix's mix is rounded (torchvision truncates, a bias of -0.5).
-  Values that land exactly on an integer may go either way with the float error of
-  each implementation (so may a nearest source on a rounding tie, e.g. ShearX 0.2 on
-  every fifth row): AutoContrast/Equalize can amplify such a 1-level difference of
-  their input by their stretch factor.
+- None by design in the values: colour ops, sharpness and AugMix's mix truncate
+  their result like torchvision's ``.to(uint8)`` (the passes round
+  ``v - 0.5 + 2**-8``), bilinear warps round like torchvision. But values that land
+  exactly on an integer may go either way with the float error of each
+  implementation (so may a nearest source on a rounding tie, e.g. ShearX 0.2 on every
+  fifth row), and AutoContrast/Equalize can amplify such a 1-level difference of their
+  input by their stretch factor.
+- A bilinear warp and the colour op after it share a pass: the colour op sees the
+  unrounded samples where torchvision rounds them first (within 1 level).
 - With an explicit ``fill`` and bilinear sampling, the band of output pixels partly
   covered by the image blends the fill once, like OpenCV's constant border;
   torchvision computes ``mask * (zero-padded sample - fill) + fill``, counting the
   coverage twice there.
 
 ``tests/test_policies.py`` measures the result against a sequential numpy reference of
-torchvision's ops on photos: for random ``RandAugment(2, 9)`` draws 0.09% of pixels differ
-by more than 2 grey levels, for ``TrivialAugmentWide`` 0.004%, for ``AugMix()`` 0.06%.
+torchvision's ops on photos: for random ``RandAugment(2, 9)`` draws 0.03% of pixels differ
+by more than 2 grey levels, for ``TrivialAugmentWide`` 0.004%, for ``AugMix()`` 0.003%;
+single ops and most pairs are identical but for a few pixels off by one.
 
 Use
 ---
@@ -108,7 +111,13 @@ import numpy as np
 
 from .. import ops
 from .base import Random, SampleStream, sample_keys
-from .color import brightness_matrix, contrast_matrix, gray_weights, identity, saturation_matrix
+from .color import (
+    GRAY_WEIGHTS,
+    brightness_matrix,
+    contrast_matrix,
+    identity,
+    saturation_matrix,
+)
 
 __all__ = ["AugMix", "AutoAugment", "RandAugment", "TrivialAugmentWide", "OP_NAMES"]
 
@@ -443,28 +452,28 @@ class _Policy(SampleStream):
 
 def _sharp_pass(x: np.ndarray, y: np.ndarray, mag: np.ndarray, use: np.ndarray,
                 threads) -> np.ndarray:
-    """The sharpness ops selected by ``use`` (N, K) on ``y``, in order: one
-    ``ops.filter3x3`` per rank of draw, on the images with that many. ``y`` is copied
-    first when it is still the input ``x``."""
+    """The sharpness ops selected by ``use`` (N, K) on ``y``, in order, per rank of draw
+    on the images with that many, as torchvision computes them: the smoothed image
+    rounded (``ops.filter3x3``), then ``f x + (1 - f) smooth`` truncated (``ops.blend``);
+    the one-pixel frame keeps its values. ``y`` is copied first when it is still the
+    input ``x``."""
     count = use.sum(axis=1)
-    if not count.any():
+    h, w = y.shape[1:3]
+    if not count.any() or h < 3 or w < 3:
         return y
     if y is x:
         y = x.copy()
-    h, w = y.shape[1:3]
     order = np.cumsum(use, axis=1)
-    delta = np.zeros((3, 3))
-    delta[1, 1] = 1.0
     for r in range(int(count.max())):
         rows = np.flatnonzero(count > r)
         col_r = np.argmax(use[rows] & (order[rows] == r + 1), axis=1)
         f = 1.0 + mag[rows, col_r]
-        kern = f[:, None, None] * delta + (1.0 - f)[:, None, None] * SMOOTH
         sub = y[rows]
-        filt = ops.filter3x3(sub, kern, fill_mode="nearest", threads=threads)
-        if h > 2 and w > 2:
-            sub[:, 1:-1, 1:-1] = filt[:, 1:-1, 1:-1]  # torchvision keeps the frame
-        y[rows] = sub
+        smooth = ops.filter3x3(sub, SMOOTH, fill_mode="nearest", threads=threads)
+        for edge in (np.s_[:, 0], np.s_[:, -1], np.s_[:, :, 0], np.s_[:, :, -1]):
+            smooth[edge] = sub[edge]  # torchvision keeps the frame
+        y[rows] = ops.blend([sub, smooth], np.stack([f, 1.0 - f], axis=1),
+                            offset=-_TRUNCATE, threads=threads)
     return y
 
 
@@ -494,6 +503,20 @@ def stages(op: np.ndarray) -> np.ndarray:
         last = np.where(live, q, last)
         out[:, j] = np.where(live, cur, -1)
     return out
+
+
+def _mean_gray(images: np.ndarray) -> np.ndarray:
+    """torchvision's contrast mean of uint8 (K, H, W, C) images, float64 (K,): the mean of
+    the grey image, computed in float32 and floored per pixel (C = 1: the image)."""
+    k, h, w, c = images.shape
+    f = images.reshape(k, h * w, c).astype(np.float32)
+    if c == 1:
+        g = f[..., 0]
+    else:
+        wr, wg, wb = (np.float32(v) for v in GRAY_WEIGHTS)
+        g = np.floor(f[..., 0] * wr + f[..., 1] * wg + f[..., 2] * wb)
+    # a float32 matrix product: several times faster than .mean, exact enough (< 1e-4)
+    return (g @ np.full(h * w, 1.0 / (h * w), np.float32)).astype(np.float64)
 
 
 def _warp_pass(x: np.ndarray, y: np.ndarray, op: np.ndarray, mag: np.ndarray,
@@ -535,11 +558,8 @@ def _warp_pass(x: np.ndarray, y: np.ndarray, op: np.ndarray, mag: np.ndarray,
                 img[moved] = ops.augment(img[moved], inv[at][moved][:, :2], inverse=True,
                                          interpolation=interpolation, fill_mode="constant",
                                          cval=cval, threads=threads)
-            # a float32 matrix product: several times faster than .mean on uint8
-            ones = np.full(h * w, 1.0 / (h * w), np.float32)
-            mean = (ones @ img.reshape(len(at), h * w, c).astype(np.float32)).astype(np.float64)
             gray = np.zeros(r)
-            gray[at] = mean @ gray_weights(c)
+            gray[at] = _mean_gray(img)
             col = np.where(sel[:, None, None], contrast_matrix(f, gray, c), eye) @ col
     # torchvision truncates a colour op's result: floor(v) = round(v - 0.5), less 2**-8
     # so that integers stay put whichever way the kernel breaks ties
@@ -882,7 +902,7 @@ class AugMix(_Policy):
     ``chain_depth`` is negative), each drawn uniformly from ``AUGMIX_OPS`` (the first 9
     without ``all_ops``) with a magnitude bin uniform in ``0 .. severity - 1`` of 10
     bins (signed ops negated with probability 1/2); the output is
-    ``m[0] x + sum_c m[1] w[c] chain_c(x)``, rounded (torchvision truncates).
+    ``m[0] x + sum_c m[1] w[c] chain_c(x)``, truncated to uint8 like torchvision.
 
     Natively, each chain is one run of the policies' fixed pass schedule over the
     whole batch and the mix is one ``ops.blend`` pass: at most
@@ -981,7 +1001,7 @@ class AugMix(_Policy):
             Signed magnitudes in torchvision's units.
         weights : array_like of float, shape (N, W + 1)
             Weight of the image, then of each chain (any finite values; the result is
-            rounded and saturated).
+            truncated and saturated).
 
         Returns
         -------
@@ -999,7 +1019,7 @@ class AugMix(_Policy):
         cval = self._cval(x.shape[3])
         chains = [run_ops(x, op[:, c], mag[:, c], self.threads, self.interpolation, cval)
                   for c in range(op.shape[1])]
-        out = ops.blend([x, *chains], wt, threads=self.threads)
+        out = ops.blend([x, *chains], wt, offset=-_TRUNCATE, threads=self.threads)
         return out[..., 0] if squeeze else out
 
     def __repr__(self) -> str:
