@@ -17,6 +17,8 @@ import pickle
 import numpy as np
 import pytest
 import skimage.data
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fastaug
 from fastaug.transforms import policies as P
@@ -368,6 +370,38 @@ def test_schedule_deviation_measured(photos, capsys):
             print(f"\n{policy!r}: pixels off by >2 levels {bad.mean():.4%}, "
                   f"images with >1% such pixels {np.mean(bad > 0.01):.2%}")
         assert bad.mean() < limit
+
+
+# ---- the schedule ----------------------------------------------------------------------
+
+PHASE = {**{n: 0 for n in ("Posterize", "Solarize", "AutoContrast", "Equalize", "Invert")},
+         **{n: 1 for n in ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")},
+         **{n: 2 for n in ("Brightness", "Color", "Contrast")}, "Sharpness": 3}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 6).flatmap(lambda k: st.lists(
+    st.lists(st.integers(0, 14), min_size=k, max_size=k), min_size=1, max_size=8)))
+def test_stages_keep_the_drawn_order(rows):
+    """Within a stage, ops run in phase order lookup -> warp -> colour -> sharpness with at
+    most one warp and one colour op; stages follow the drawn order; a new stage only
+    starts when the next op cannot join the current one."""
+    op = np.array(rows, np.int64).reshape(len(rows), -1)
+    stage = P.stages(op)
+    for ops_, st_ in zip(op, stage):
+        live = [(OP_NAMES[o], s) for o, s in zip(ops_, st_) if o != P.IDENTITY]
+        assert all(s == -1 for o, s in zip(ops_, st_) if o == P.IDENTITY)
+        prev = None
+        for name, s in live:
+            q = PHASE[name]
+            if prev is None:
+                assert s == 0
+            elif s == prev[1]:
+                assert q > prev[0] or (q == prev[0] and q in (0, 3))
+            else:
+                assert s == prev[1] + 1
+                assert q < prev[0] or (q == prev[0] and q in (1, 2))
+            prev = (q, s)
 
 
 # ---- sampling -------------------------------------------------------------------------
