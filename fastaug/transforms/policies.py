@@ -265,23 +265,23 @@ def _point_tables(op: np.ndarray, mag: np.ndarray, channels: int) -> np.ndarray:
 def _lut_pass(x: np.ndarray, ops_: np.ndarray, mags: np.ndarray, use: np.ndarray,
               channels: int, threads, owned: bool = False) -> np.ndarray:
     """Apply the lookup ops selected by ``use`` (N, K), in order, to the images that have
-    any: per-image tables composed in numpy, one ``ops.lut`` on that subset.
+    any: per-image tables composed in numpy, one ``ops.lut``.
 
-    Returns ``x`` itself when nothing is selected; else ``x`` changed in place when
-    ``owned``, or a new array.
+    Returns ``x`` itself when nothing is selected; else ``x`` changed in place (on the
+    subset) when ``owned``, or a new array (one pass over the batch, identity tables
+    elsewhere: no copy of ``x`` first).
     """
     rows = np.flatnonzero(use.any(axis=1))
     if len(rows) == 0:
         return x
     ops_, mags, use = ops_[rows], mags[rows], use[rows]
     n, k = ops_.shape
-    sub = x[rows]
     v = np.arange(256, dtype=np.uint8)
     tables = np.broadcast_to(v, (n, channels, 256)).copy()
     colour = 1 if channels == 1 else 3  # alpha keeps its values
     stats = use & np.isin(ops_, (AUTOCONTRAST, EQUALIZE))
     idx_stats = np.flatnonzero(stats.any(axis=1))
-    hist = ops.histogram(sub[idx_stats], threads=threads) if len(idx_stats) else None
+    hist = ops.histogram(x[rows[idx_stats]], threads=threads) if len(idx_stats) else None
     for j in range(k):
         sel = use[:, j]
         if not sel.any():
@@ -297,9 +297,12 @@ def _lut_pass(x: np.ndarray, ops_: np.ndarray, mags: np.ndarray, use: np.ndarray
             new[at] = np.where(ac[:, None, None], autocontrast_tables(h), equalize_tables(h))
         new[:, colour:] = v  # alpha
         tables = np.take_along_axis(new, tables.astype(np.intp), axis=-1)
-    y = x if owned else x.copy()
-    y[rows] = ops.lut(sub, tables, threads=threads)
-    return y
+    if owned:
+        x[rows] = ops.lut(x[rows], tables, threads=threads)
+        return x
+    full = np.broadcast_to(v, (len(x), channels, 256)).copy()
+    full[rows] = tables
+    return ops.lut(x, full, threads=threads)
 
 
 # ---- the policies -------------------------------------------------------------------
