@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "border.h"
 #include "filters.h"
 #include "parallel.h"
@@ -144,47 +148,107 @@ int fa_separable(const fa_separable_args *args)
 
 /* ---- 3x3 filter ------------------------------------------------------------------ */
 
+/* Source row sy of image i, padded through the column border map, as floats. */
+static void convert_row(const fa_u8_io *io, int64_t i, int64_t sy, const int64_t *xidx,
+                        float *p)
+{
+    const int64_t w = io->w, c = io->c;
+    const uint8_t *s = io->src + i * io->src_image_stride + sy * io->src_row_stride;
+    for (int64_t ch = 0; ch < c; ++ch)
+        p[ch] = (float)s[xidx[0] * c + ch];
+    for (int64_t e = 0; e < w * c; ++e)
+        p[c + e] = (float)s[e];
+    for (int64_t ch = 0; ch < c; ++ch)
+        p[(w + 1) * c + ch] = (float)s[xidx[w + 1] * c + ch];
+}
+
 static int filter3x3_task(void *ctx, int64_t i)
 {
     const fa_filter3x3_args *a = ctx;
     const fa_u8_io *io = &a->io;
-    const int64_t h = io->h, w = io->w, c = io->c, row = w * c;
+    const int64_t h = io->h, w = io->w, c = io->c, row = w * c, padded = (w + 2) * c;
     const float *k = a->kernels + i * 9;
-    float *rows = malloc((size_t)(3 * (w + 2) * c) * sizeof(float));
-    float *acc = malloc((size_t)row * sizeof(float));
+    /* Three converted source rows, each tagged with its row index: every source row
+       is converted once per image, not three times. */
+    float *rows = malloc((size_t)(3 * padded) * sizeof(float));
     int64_t *xidx = malloc((size_t)(w + 2) * sizeof(int64_t));
-    if (!rows || !acc || !xidx) {
+    if (!rows || !xidx) {
         free(rows);
-        free(acc);
         free(xidx);
         return -1;
     }
     for (int64_t j = 0; j < w + 2; ++j)
         xidx[j] = fa_border_index(j - 1, w, a->fill);
+    int64_t tag[3] = {-1, -1, -1};
     for (int64_t y = 0; y < h; ++y) {
-        for (int64_t dy = 0; dy < 3; ++dy) {
-            const int64_t sy = fa_border_index(y + dy - 1, h, a->fill);
-            const uint8_t *s = io->src + i * io->src_image_stride + sy * io->src_row_stride;
-            float *p = rows + dy * (w + 2) * c;
-            for (int64_t j = 0; j < w + 2; ++j)
-                for (int64_t ch = 0; ch < c; ++ch)
-                    p[j * c + ch] = (float)s[xidx[j] * c + ch];
+        int64_t need[3];
+        const float *p[3];
+        for (int dy = 0; dy < 3; ++dy)
+            need[dy] = fa_border_index(y + dy - 1, h, a->fill);
+        for (int dy = 0; dy < 3; ++dy) {
+            int slot = -1;
+            for (int q = 0; q < 3 && slot < 0; ++q)
+                if (tag[q] == need[dy])
+                    slot = q;
+            /* else a slot this output row does not need */
+            for (int q = 0; q < 3 && slot < 0; ++q)
+                if (tag[q] != need[0] && tag[q] != need[1] && tag[q] != need[2]) {
+                    slot = q;
+                    convert_row(io, i, need[dy], xidx, rows + q * padded);
+                    tag[q] = need[dy];
+                }
+            p[dy] = rows + slot * padded;
         }
-        for (int64_t e = 0; e < row; ++e)
-            acc[e] = 0.0f;
-        for (int64_t dy = 0; dy < 3; ++dy)
-            for (int64_t dx = 0; dx < 3; ++dx) {
-                const float kq = k[dy * 3 + dx];
-                const float *p = rows + dy * (w + 2) * c + dx * c;
-                for (int64_t e = 0; e < row; ++e)
-                    acc[e] += kq * p[e];
+        uint8_t *restrict d = io->dst + (i * h + y) * row;
+        const float k0 = k[0], k1 = k[1], k2 = k[2], k3 = k[3], k4 = k[4], k5 = k[5];
+        const float k6 = k[6], k7 = k[7], k8 = k[8];
+        const float *restrict r0 = p[0], *restrict r1 = p[1], *restrict r2 = p[2];
+        /* Summed in the order dy, dx (row-major), starting from 0: the same float32
+           values as accumulating the nine shifted rows one by one, four lanes at a
+           time where SSE2 is there (the compiler does not vectorise fminf/fmaxf), then
+           rounded exactly like fa_round_u8. */
+        int64_t e = 0;
+#if defined(__SSE2__)
+        {
+            const __m128 zero = _mm_setzero_ps(), top = _mm_set1_ps(255.0f);
+            const __m128 half = _mm_set1_ps(0.5f);
+            const __m128 v0 = _mm_set1_ps(k0), v1 = _mm_set1_ps(k1), v2 = _mm_set1_ps(k2);
+            const __m128 v3 = _mm_set1_ps(k3), v4 = _mm_set1_ps(k4), v5 = _mm_set1_ps(k5);
+            const __m128 v6 = _mm_set1_ps(k6), v7 = _mm_set1_ps(k7), v8 = _mm_set1_ps(k8);
+            for (; e + 4 <= row; e += 4) {
+                __m128 acc = zero;
+                acc = _mm_add_ps(acc, _mm_mul_ps(v0, _mm_loadu_ps(r0 + e)));
+                acc = _mm_add_ps(acc, _mm_mul_ps(v1, _mm_loadu_ps(r0 + e + c)));
+                acc = _mm_add_ps(acc, _mm_mul_ps(v2, _mm_loadu_ps(r0 + e + 2 * c)));
+                acc = _mm_add_ps(acc, _mm_mul_ps(v3, _mm_loadu_ps(r1 + e)));
+                acc = _mm_add_ps(acc, _mm_mul_ps(v4, _mm_loadu_ps(r1 + e + c)));
+                acc = _mm_add_ps(acc, _mm_mul_ps(v5, _mm_loadu_ps(r1 + e + 2 * c)));
+                acc = _mm_add_ps(acc, _mm_mul_ps(v6, _mm_loadu_ps(r2 + e)));
+                acc = _mm_add_ps(acc, _mm_mul_ps(v7, _mm_loadu_ps(r2 + e + c)));
+                acc = _mm_add_ps(acc, _mm_mul_ps(v8, _mm_loadu_ps(r2 + e + 2 * c)));
+                acc = _mm_min_ps(_mm_max_ps(acc, zero), top);
+                __m128i q = _mm_cvttps_epi32(_mm_add_ps(acc, half));
+                q = _mm_packs_epi32(q, q);
+                const uint32_t u = (uint32_t)_mm_cvtsi128_si32(_mm_packus_epi16(q, q));
+                memcpy(d + e, &u, 4);
             }
-        uint8_t *d = io->dst + (i * h + y) * row;
-        for (int64_t e = 0; e < row; ++e)
-            d[e] = fa_round_u8(acc[e]);
+        }
+#endif
+        for (; e < row; ++e) {
+            float acc = 0.0f;
+            acc += k0 * r0[e];
+            acc += k1 * r0[e + c];
+            acc += k2 * r0[e + 2 * c];
+            acc += k3 * r1[e];
+            acc += k4 * r1[e + c];
+            acc += k5 * r1[e + 2 * c];
+            acc += k6 * r2[e];
+            acc += k7 * r2[e + c];
+            acc += k8 * r2[e + 2 * c];
+            d[e] = fa_round_u8(acc);
+        }
     }
     free(rows);
-    free(acc);
     free(xidx);
     return 0;
 }
@@ -278,4 +342,102 @@ static int mix_task(void *ctx, int64_t i)
 void fa_mix(const fa_mix_args *args)
 {
     fa_parallel(args->threads, args->n, mix_task, (void *)args);
+}
+
+/* ---- weighted sums --------------------------------------------------------------- */
+
+/* Values summed per block: the float accumulator stays in L1 while every source
+   streams through it once. */
+#define FA_BLEND_BLOCK 2048
+
+static int blend_task(void *ctx, int64_t i)
+{
+    const fa_blend_args *a = ctx;
+    const float *w = a->weights + i * a->k_count;
+    float acc[FA_BLEND_BLOCK];
+    uint8_t *d = a->dst + i * a->size;
+    for (int64_t start = 0; start < a->size; start += FA_BLEND_BLOCK) {
+        const int64_t len = a->size - start < FA_BLEND_BLOCK ? a->size - start : FA_BLEND_BLOCK;
+        const uint8_t *s = a->srcs[0] + i * a->size + start;
+        const float w0 = w[0];
+        for (int64_t e = 0; e < len; ++e)
+            acc[e] = w0 * (float)s[e];
+        for (int64_t k = 1; k < a->k_count; ++k) {
+            const float wk = w[k];
+            s = a->srcs[k] + i * a->size + start;
+            for (int64_t e = 0; e < len; ++e)
+                acc[e] += wk * (float)s[e];
+        }
+        for (int64_t e = 0; e < len; ++e)
+            d[start + e] = fa_round_u8(acc[e] + a->offset);
+    }
+    return 0;
+}
+
+void fa_blend(const fa_blend_args *args)
+{
+    fa_parallel(args->threads, args->n, blend_task, (void *)args);
+}
+
+/* ---- histograms ------------------------------------------------------------------ */
+
+/* Two interleaved uint32 tables per channel (even and odd pixels) halve the chains of
+   dependent increments when neighbours share a value; they are added into the int64
+   output before any bin could reach 2**32. */
+#define FA_HIST_FLUSH ((int64_t)1 << 30)
+
+static void hist_flush(uint32_t *tab, int64_t *out, int64_t c)
+{
+    for (int64_t e = 0; e < c * 256; ++e) {
+        out[e] += (int64_t)tab[e] + (int64_t)tab[4 * 256 + e];
+        tab[e] = 0;
+        tab[4 * 256 + e] = 0;
+    }
+}
+
+static int histogram_task(void *ctx, int64_t i)
+{
+    const fa_histogram_args *a = ctx;
+    const fa_u8_io *io = &a->io;
+    const int64_t w = io->w, c = io->c;
+    uint32_t tab[2 * 4 * 256]; /* [copy][channel][value], C <= 4 */
+    int64_t *out = a->hist + i * c * 256;
+    int64_t pending = 0;
+    memset(tab, 0, sizeof(tab));
+    memset(out, 0, (size_t)(c * 256) * sizeof(int64_t));
+    uint32_t *even = tab, *odd = tab + 4 * 256;
+    for (int64_t y = 0; y < io->h; ++y) {
+        if (pending + w > FA_HIST_FLUSH) {
+            hist_flush(tab, out, c);
+            pending = 0;
+        }
+        const uint8_t *s = io->src + i * io->src_image_stride + y * io->src_row_stride;
+        int64_t x = 0;
+        if (c == 3) {
+            for (; x + 1 < w; x += 2, s += 6) {
+                even[s[0]]++;
+                even[256 + s[1]]++;
+                even[512 + s[2]]++;
+                odd[s[3]]++;
+                odd[256 + s[4]]++;
+                odd[512 + s[5]]++;
+            }
+        } else if (c == 1) {
+            for (; x + 1 < w; x += 2, s += 2) {
+                even[s[0]]++;
+                odd[s[1]]++;
+            }
+        }
+        for (; x < w; ++x, s += c)
+            for (int64_t ch = 0; ch < c; ++ch)
+                even[ch * 256 + s[ch]]++;
+        pending += w;
+    }
+    hist_flush(tab, out, c);
+    return 0;
+}
+
+void fa_histogram(const fa_histogram_args *args)
+{
+    fa_parallel(args->io.threads, args->io.n, histogram_task, (void *)args);
 }

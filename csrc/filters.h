@@ -1,6 +1,7 @@
 /*
  * fastaug pixel filters: per-image noise, separable and 3x3 filters, rectangle erasing,
- * and batch mixing (MixUp / CutMix). Called from fastaug/_filters.pyx.
+ * batch mixing (MixUp / CutMix), weighted sums of batches and per-channel histograms.
+ * Called from fastaug/_filters.pyx.
  *
  * Nothing here validates: fastaug.ops checks every argument first. All sizes, strides
  * and offsets are 64-bit; sources are uint8 (N, H, W, C) with pixels C bytes apart and
@@ -92,5 +93,30 @@ typedef struct {
 } fa_mix_args;
 
 void fa_mix(const fa_mix_args *args);
+
+/* dst[i] = saturate(round(sum_k weights[i * k_count + k] * srcs[k][i] + offset)), the sum
+   taken in float32 in the order k = 0, 1, ..., then the offset; every source and dst is
+   a C-contiguous uint8 batch of n images of `size` values each (dst may not overlap a
+   source). */
+typedef struct {
+    const uint8_t *const *srcs; /* k_count pointers */
+    int64_t k_count;
+    int64_t n, size;
+    const float *weights;       /* (N, K) */
+    float offset;
+    uint8_t *dst;
+    int threads;
+} fa_blend_args;
+
+void fa_blend(const fa_blend_args *args);
+
+/* hist[(i * C + c) * 256 + v] = number of pixels of image i whose channel c is v, for the
+   uint8 (N, H, W, C) batch of io (io.dst is unused). */
+typedef struct {
+    fa_u8_io io;
+    int64_t *hist; /* (N, C, 256), C-contiguous */
+} fa_histogram_args;
+
+void fa_histogram(const fa_histogram_args *args);
 
 #endif

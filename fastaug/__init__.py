@@ -81,6 +81,6 @@ __all__ = [
     "set_num_threads",
     "__version__",
 ]
-from .transforms import RandAugment, TrivialAugmentWide  # noqa: E402
+from .transforms import AugMix, AutoAugment, RandAugment, TrivialAugmentWide  # noqa: E402
 
-__all__ += ["RandAugment", "TrivialAugmentWide"]
+__all__ += ["AugMix", "AutoAugment", "RandAugment", "TrivialAugmentWide"]

@@ -8,6 +8,7 @@ C-contiguous), so nothing here checks them again. The GIL is released around eve
 """
 cimport numpy as cnp
 from libc.stdint cimport int64_t, uint8_t, uint64_t
+from libc.stdlib cimport free, malloc
 
 cnp.import_array()
 
@@ -61,11 +62,26 @@ cdef extern from "filters.h" nogil:
         const int64_t *boxes
         int threads
 
+    ctypedef struct fa_blend_args:
+        const uint8_t *const *srcs
+        int64_t k_count
+        int64_t n, size
+        const float *weights
+        float offset
+        uint8_t *dst
+        int threads
+
+    ctypedef struct fa_histogram_args:
+        fa_u8_io io
+        int64_t *hist
+
     void fa_noise(const fa_noise_args *args)
     int fa_separable(const fa_separable_args *args)
     int fa_filter3x3(const fa_filter3x3_args *args)
     void fa_erase(const fa_erase_args *args)
     void fa_mix(const fa_mix_args *args)
+    void fa_blend(const fa_blend_args *args)
+    void fa_histogram(const fa_histogram_args *args)
 
 
 cdef fa_u8_io _io(cnp.ndarray src, cnp.ndarray dst, int threads) noexcept:
@@ -172,3 +188,34 @@ def mix(cnp.ndarray src, cnp.ndarray dst, bint nchw, cnp.ndarray partner, object
     a.threads = threads
     with nogil:
         fa_mix(&a)
+
+
+def blend(list sources, cnp.ndarray dst, cnp.ndarray weights, float offset, int threads):
+    """Weighted sum of C-contiguous uint8 batches: ``weights`` (N, K) float32."""
+    cdef fa_blend_args a
+    cdef int64_t k, count = len(sources)
+    cdef const uint8_t **ptrs = <const uint8_t **>malloc(count * sizeof(uint8_t *))
+    if ptrs == NULL:
+        raise MemoryError("blend: out of memory for the source list")
+    for k in range(count):
+        ptrs[k] = <const uint8_t *>cnp.PyArray_DATA(<cnp.ndarray>sources[k])
+    a.srcs = ptrs
+    a.k_count = count
+    a.n = cnp.PyArray_DIM(dst, 0)
+    a.size = cnp.PyArray_SIZE(dst) // a.n if a.n else 0
+    a.weights = <const float *>cnp.PyArray_DATA(weights)
+    a.offset = offset
+    a.dst = <uint8_t *>cnp.PyArray_DATA(dst)
+    a.threads = threads
+    with nogil:
+        fa_blend(&a)
+    free(ptrs)
+
+
+def histogram(cnp.ndarray src, cnp.ndarray hist, int threads):
+    """Per-image per-channel histograms into ``hist`` (N, C, 256) int64."""
+    cdef fa_histogram_args a
+    a.io = _io(src, src, threads)
+    a.hist = <int64_t *>cnp.PyArray_DATA(hist)
+    with nogil:
+        fa_histogram(&a)

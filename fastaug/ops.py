@@ -996,3 +996,94 @@ def mix(
     if n:
         _filters_ext().mix(data, dst, nchw, p, weights, b, threads)
     return dst[..., 0] if squeeze else dst
+
+
+def blend(
+    images: Sequence[np.ndarray],
+    weights: ArrayLike,
+    *,
+    offset: float = 0.0,
+    out: np.ndarray | None = None,
+    threads: int | None = None,
+) -> np.ndarray:
+    """Weighted sum of K batches, with weights per image: AugMix's mixing step.
+
+    ``out[i] = saturate(round(sum_k weights[i, k] * images[k][i] + offset))``, summed in
+    float32 in the order of ``images``, then the offset (rounding half up).
+
+    Parameters
+    ----------
+    images : sequence of ndarray, uint8, each shape (N, H, W, C) or (N, H, W)
+        K >= 1 batches of the same shape; any strides.
+    weights : array_like, shape (N, K) or (K,)
+        Finite weights, per image or for the whole batch (any sign: the result saturates
+        to 0..255).
+    offset : float
+        Added before rounding, -1..1 (e.g. ``-0.5 + 2**-8`` truncates instead).
+    out : ndarray, optional
+        C-contiguous, writeable, uint8, the batches' shape, overlapping none of them.
+    threads : int, optional
+
+    Returns
+    -------
+    ndarray, uint8, the batches' shape
+    """
+    if isinstance(images, np.ndarray) or not isinstance(images, Sequence) or not images:
+        raise TypeError("images must be a non-empty sequence (list or tuple) of uint8 batches")
+    batches = []
+    for k, im in enumerate(images):
+        try:
+            src, squeeze = _images(im)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"images[{k}]: {exc}") from None
+        if batches and im.shape != images[0].shape:
+            raise ValueError(f"images[{k}] has shape {im.shape}, images[0] has {images[0].shape}")
+        batches.append(np.ascontiguousarray(src))
+    n = batches[0].shape[0]
+    count = len(batches)
+    wt = _float_array(weights, "weights")
+    if wt.shape == (count,):
+        wt = np.broadcast_to(wt, (n, count))
+    if wt.shape != (n, count):
+        raise ValueError(f"weights must have shape ({n}, {count}) or ({count},), got {wt.shape}")
+    wt = np.ascontiguousarray(wt, np.float32)
+    if not np.all(np.isfinite(wt)):
+        raise ValueError("weights must fit in float32")
+    if (isinstance(offset, bool) or not isinstance(offset, numbers.Real)
+            or not -1 <= offset <= 1):
+        raise ValueError(f"offset must be a number in [-1, 1], got {offset!r}")
+    threads = resolve_threads(threads)
+    shape = batches[0].shape
+    if out is not None and squeeze:
+        dst = _out(out, shape[:3], np.uint8, images[0])[..., np.newaxis]
+    else:
+        dst = _out(out, shape, np.uint8, images[0])
+    for k, im in enumerate(images[1:], 1):
+        if np.may_share_memory(dst, im):
+            raise ValueError(f"out must not overlap images[{k}]")
+    if n:
+        _filters_ext().blend(batches, dst, wt, float(offset), threads)
+    return _restore_ndim(dst, out, squeeze)
+
+
+def histogram(images: np.ndarray, *, threads: int | None = None) -> np.ndarray:
+    """Per-image, per-channel 256-bin histograms of a uint8 batch.
+
+    Parameters
+    ----------
+    images : ndarray, uint8, shape (N, H, W, C) or (N, H, W)
+        Any strides.
+    threads : int, optional
+
+    Returns
+    -------
+    ndarray, int64, shape (N, C, 256)
+        ``hist[i, c, v]``: the number of pixels of image ``i`` whose channel ``c`` is ``v``.
+    """
+    src, _ = _images(images)
+    n, h, w, c = src.shape
+    threads = resolve_threads(threads)
+    hist = np.zeros((n, c, 256), np.int64)
+    if n:
+        _filters_ext().histogram(src, hist, threads)
+    return hist

@@ -1,5 +1,5 @@
-"""Native pixel filters (ops.gaussian_noise, gaussian_blur, filter3x3, erase, mix) and the
-pixel / batch-level transforms built on them."""
+"""Native pixel filters (ops.gaussian_noise, gaussian_blur, filter3x3, erase, mix, blend,
+histogram) and the pixel / batch-level transforms built on them."""
 from __future__ import annotations
 
 import cv2
@@ -91,6 +91,27 @@ def test_filter3x3_matches_cv2_filter2d():
     for i in range(3):
         expected = cv2.filter2D(x[i].astype(np.float32), -1, kernels[i].astype(np.float32))
         assert np.abs(out[i] - np.clip(np.rint(expected), 0, 255)).max() <= 1
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_filter3x3_bit_exact_against_float32_reference(channels):
+    """Every width (vector body and scalar tail), border mode and channel count: the
+    float32 sum of the nine taps in row-major order, clipped, rounded half up."""
+    rng = np.random.default_rng(channels)
+    modes = {"nearest": "edge", "reflect": "symmetric", "mirror": "reflect", "wrap": "wrap"}
+    for w in (1, 2, 3, 5, 8, 11):
+        x = rng.integers(0, 256, (2, 4, w, channels), dtype=np.uint8)
+        k = rng.normal(0, 1.5, (2, 3, 3)).astype(np.float32)
+        for mode, pad in modes.items():
+            got = ops.filter3x3(x, k.astype(np.float64), fill_mode=mode)
+            for i in range(2):
+                p = np.pad(x[i].astype(np.float32), ((1, 1), (1, 1), (0, 0)), mode=pad)
+                acc = np.zeros(x.shape[1:], np.float32)
+                for dy in range(3):
+                    for dx in range(3):
+                        acc = acc + k[i, dy, dx] * p[dy:dy + 4, dx:dx + w]
+                want = (np.clip(acc, 0, 255) + np.float32(0.5)).astype(np.uint8)
+                assert np.array_equal(got[i], want), (w, mode, i)
 
 
 def test_filter_errors():
@@ -267,3 +288,76 @@ def test_random_keys_match_the_generator():
     k = r.keys()
     r2 = Random(keys, 3)
     assert np.array_equal(k, r2._bits(1)[:, 0])
+
+
+# ---- blend and histogram ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_blend_is_the_rounded_weighted_sum(channels):
+    rng = np.random.default_rng(channels)
+    batches = [rng.integers(0, 256, (5, 13, 4100 // 13, channels), dtype=np.uint8)
+               for _ in range(4)]
+    batches[1] = batches[1][:, ::-1]  # any strides
+    w = rng.normal(0.3, 0.4, (5, 4))
+    got = ops.blend(batches, w)
+    acc = sum(w[:, k, None, None, None] * batches[k].astype(np.float64) for k in range(4))
+    want = np.clip(acc, 0, 255)
+    assert got.dtype == np.uint8 and got.shape == batches[0].shape
+    # float32 sums: the rounding may differ only within a hair of a half
+    frac = np.abs(want - np.floor(want) - 0.5)
+    ok = np.abs(got - np.floor(want + 0.5)) == 0
+    assert np.all(ok | (frac < 1e-3))
+    # one weight row for the batch; threads do not matter; 3-D in, 3-D out
+    same = ops.blend(batches, w[0], threads=3)
+    assert np.array_equal(same, ops.blend(batches, np.tile(w[0], (5, 1)), threads=1))
+    flat = [b[..., 0] for b in batches]
+    assert ops.blend(flat, w).shape == flat[0].shape
+    out = np.empty_like(got)
+    assert ops.blend(batches, w, out=out) is out and np.array_equal(out, got)
+    # an offset before the rounding: -0.5 + 2**-8 truncates (torchvision's .to(uint8))
+    trunc = ops.blend(batches, w, offset=-0.5 + 2.0 ** -8)
+    frac = want - np.floor(want)
+    ok = trunc == np.floor(want)
+    assert np.all(ok | (frac > 1 - 2.0 ** -8 - 1e-3) | (frac < 1e-3))
+
+
+def test_blend_errors():
+    x = np.zeros((2, 4, 4, 3), np.uint8)
+    with pytest.raises(TypeError, match="sequence"):
+        ops.blend(x, [1.0])
+    with pytest.raises(TypeError, match="sequence"):
+        ops.blend([], [])
+    with pytest.raises(TypeError, match=r"images\[1\]"):
+        ops.blend([x, x.astype(np.float32)], [0.5, 0.5])
+    with pytest.raises(ValueError, match=r"images\[1\] has shape"):
+        ops.blend([x, x[:, :3]], [0.5, 0.5])
+    with pytest.raises(ValueError, match="weights"):
+        ops.blend([x, x], np.ones((2, 3)))
+    with pytest.raises(ValueError, match="weights"):
+        ops.blend([x, x], [np.nan, 1.0])
+    with pytest.raises(ValueError, match="weights"):
+        ops.blend([x, x], [1e300, 1.0])
+    with pytest.raises(ValueError, match="overlap"):
+        ops.blend([x, x], [0.5, 0.5], out=x)
+    for bad in (2.0, float("nan"), "0"):
+        with pytest.raises(ValueError, match="offset"):
+            ops.blend([x, x], [0.5, 0.5], offset=bad)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_histogram_counts_every_value(channels):
+    rng = np.random.default_rng(channels)
+    x = rng.integers(0, 256, (6, 17, 23, channels), dtype=np.uint8)
+    x[2] = 7  # one value everywhere
+    x[3, :, ::2] = 255
+    views = [x, x[:, ::-1, 1:], x[:, :, ::2]]  # strided and odd widths
+    for v in views:
+        got = ops.histogram(v, threads=2)
+        want = np.stack([[np.bincount(v[i, ..., c].ravel(), minlength=256)
+                          for c in range(channels)] for i in range(len(v))])
+        assert got.dtype == np.int64 and np.array_equal(got, want)
+    assert np.array_equal(ops.histogram(x[..., 0]), ops.histogram(x[..., :1]))
+    assert ops.histogram(np.zeros((0, 3, 3, 3), np.uint8)).shape == (0, 3, 256)
+    with pytest.raises(TypeError):
+        ops.histogram(x.astype(np.int16))

@@ -64,6 +64,6 @@ __all__ = [
     "from_config",
     "sample_keys",
 ]
-from .policies import RandAugment, TrivialAugmentWide  # noqa: E402
+from .policies import AugMix, AutoAugment, RandAugment, TrivialAugmentWide  # noqa: E402
 
-__all__ += ["RandAugment", "TrivialAugmentWide"]
+__all__ += ["AugMix", "AutoAugment", "RandAugment", "TrivialAugmentWide"]

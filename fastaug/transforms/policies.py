@@ -1,77 +1,90 @@
-"""Augmentation policies: RandAugment and TrivialAugmentWide, sampled per image.
+"""Augmentation policies: RandAugment, TrivialAugmentWide, AutoAugment and AugMix, sampled
+per image and run natively on the whole batch.
 
-Both follow torchvision's ``transforms.v2`` implementations: the same 14 operations, in
-the same order (the op ids below), the same magnitude bins and the same sampling (ops
-drawn uniformly *with replacement*, a signed magnitude negated with probability 1/2,
-TrivialAugmentWide's bin drawn uniformly), nearest interpolation and a 0 fill.
+All four follow torchvision's ``transforms.v2`` implementations: the same operations
+(the op ids below), magnitude bins and sampling (RandAugment: ops drawn uniformly *with
+replacement*; TrivialAugmentWide: op and bin uniform; AutoAugment: a sub-policy of
+``AUTOAUGMENT_POLICIES`` uniform, each of its two ops applied with its probability;
+AugMix: see :class:`AugMix`), a signed magnitude negated with probability 1/2,
+torchvision's default interpolation (nearest; AugMix bilinear) and a 0 fill, both
+settable (``interpolation``, ``fill``).
 
-=====  ============  =======================================================
-id     op            magnitude (RandAugment / TrivialAugmentWide)
-=====  ============  =======================================================
+=====  ============  ==================================================================
+id     op            magnitude: RandAugment and AutoAugment / TrivialAugmentWide / AugMix
+=====  ============  ==================================================================
 0      Identity      --
-1, 2   ShearX/Y      ±linspace(0, 0.3) / ±linspace(0, 0.99)  (shear factor,
-                     about the top-left corner, like torchvision)
-3, 4   TranslateX/Y  ±linspace(0, 150/331 * W or H) / ±linspace(0, 32), pixels,
-                     truncated to integers
-5      Rotate        ±linspace(0, 30) / ±linspace(0, 135) degrees, counter-clockwise
-6      Brightness    factor 1 ± linspace(0, 0.9) / 1 ± linspace(0, 0.99)
+1, 2   ShearX/Y      ±linspace(0, 0.3) / ±linspace(0, 0.99) / as RandAugment (shear
+                     factor, about the top-left corner, like torchvision)
+3, 4   TranslateX/Y  ±linspace(0, 150/331 * W or H) / ±linspace(0, 32) /
+                     ±linspace(0, W or H / 3), pixels, truncated to integers
+5      Rotate        ±linspace(0, 30) / ±linspace(0, 135) / ±linspace(0, 30) degrees,
+                     counter-clockwise
+6      Brightness    factor 1 ± linspace(0, 0.9) / 1 ± linspace(0, 0.99) / as RandAugment
 7      Color         saturation factor, same
 8      Contrast      contrast factor, same (mean grey of the image at that point)
 9      Sharpness     sharpness factor, same (torchvision's 3x3 smoothing blend)
-10     Posterize     bits 8 - round(k / ((bins - 1) / 4))  /  ... / 6)
+10     Posterize     bits round(8 - k / ((bins - 1) / 4)) / ... / 6) /
+                     round(4 - k / ((bins - 1) / 4)) (AugMix: down to 0 bits)
 11     Solarize      threshold 255 * linspace(1, 0)
 12     AutoContrast  --
 13     Equalize      -- (PIL's / torchvision's equalize)
-=====  ============  =======================================================
+14     Invert        -- (``255 - x``; AutoAugment only)
+=====  ============  ==================================================================
+
+AutoAugment and AugMix use 10 bins; AugMix draws the bin uniformly in ``0 .. severity - 1``.
 
 Each image draws its own ops and magnitudes from the per-sample counter-based streams
 of :mod:`fastaug.transforms.base` (keyed by seed, epoch and global sample index), so
 results do not depend on the batch size or the order of calls, as with ``Compose``.
 
-How a batch runs (a fixed number of native passes whatever was drawn)
-----------------------------------------------------------------------
-1. **pre-LUT** (``ops.lut``, one 256-entry table per image and channel): the lookup ops
-   (posterize, solarize, autocontrast, equalize) that come *first* in an image's drawn
-   order (only Identity or other lookup ops before them); the tables of one image are
-   composed in numpy, autocontrast/equalize statistics are per-image per-channel
-   histograms of the source (one vectorised ``np.bincount``) carried through the tables
-   that precede them. Skipped when no image needs it.
-2. **warp + colour** (``ops.augment``): an image's geometric and colour ops are cut
-   into segments, a new one at each geometric op that follows a geometric or colour
-   op; segment ``s`` of every image runs in warp pass ``s`` (pass 0 on the whole batch,
-   later passes only on the images that have such a segment, e.g. ~20% of the batch
-   for ``RandAugment(2, 9)``). In a segment the (single, leading) geometric op is the
-   per-image matrix and the colour ops that follow it multiply into one colour matrix
-   per image, so every warp sees a fill of 0 and colour ops run in their drawn order.
-   Contrast's mean grey is taken exactly from the image as it is at its place (on the
-   subset of images that drew it: the warped image when a warp precedes it in the
-   segment, through the colour matrix that precedes it).
-3. **sharpness** (``ops.filter3x3`` on the images that drew it): the blend
-   ``f x + (1 - f) blur(x)`` is one 3x3 kernel per image; the one-pixel frame keeps its
-   values, as torchvision's does. One pass per sharpness draw of the same image (at
-   most ``num_ops``), on that subset only.
-4. **post-LUT** (``ops.lut`` on the images that need it): the other lookup ops, with
-   statistics from the output of 2-3.
+How a batch runs (a small number of native passes, no loop over images)
+------------------------------------------------------------------------
+An image's ops are cut, in their drawn order, into *stages* that fit the pattern
+``lookups* -> one warp -> one colour op -> sharpness*`` (a new stage starts at an op
+that cannot follow the previous one in that order). Stage ``s`` of every image runs in
+the same three kinds of pass, each on the images whose stage ``s`` has such ops:
 
-Deviations from applying the ops one by one (torchvision)
----------------------------------------------------------
-For ``num_ops <= 2`` (and TrivialAugmentWide) the drawn order is kept except for
-Sharpness followed by a geometric or colour op (the filter runs after the warp pass:
-the smoothing kernel is nearly isotropic, and it commutes with colour matrices up to
-clipping at 0 and 255). Other differences:
+1. **lookup** (``ops.lut``, one 256-entry table per image and channel): posterize,
+   solarize, invert, autocontrast, equalize, the tables of a stage composed in numpy;
+   autocontrast/equalize statistics are per-image per-channel histograms
+   (``ops.histogram``) of the pass's input, carried through the tables that precede
+   them.
+2. **warp + colour** (``ops.augment``; stage 0 on the whole batch): the stage's
+   geometric op is the per-image matrix (nearest or bilinear, fill ``fill``), its
+   colour op (brightness, saturation, contrast) the colour matrix, applied to the
+   warped pixels and to the fill as torchvision does. Contrast's mean grey is taken
+   from the warped image (floored grey levels, as torchvision).
+3. **sharpness** (``ops.filter3x3`` then ``ops.blend``, on the images that drew it):
+   torchvision's rounded 3x3 smoothing, then the blend ``f x + (1 - f) smooth``
+   truncated; the one-pixel frame keeps its values. One pair of passes per sharpness
+   draw of the same stage.
 
-- values are rounded once per pass rather than truncated to uint8 after every op as
-  torchvision does: within 1 grey level per op, but AutoContrast/Equalize after another
-  op can amplify a 1-level difference of their input (by their stretch factor);
-- nearest sampling rounds half up (``floor(s + 0.5)``), torch's rounds half to even
-  (visible only where a source coordinate is on a tie, e.g. at 45-degree rotations).
+So every op sees exactly the clipped uint8 image that the op before it produced, in
+torchvision's order, and a batch costs at most ``3 x stages`` passes (usually far fewer:
+for ``RandAugment(2, 9)`` stage 1 exists for ~48% of the images and each later pass
+runs on its subset only). AugMix runs this schedule once per chain and mixes with one
+``ops.blend`` pass.
 
-With more ops, a lookup op that follows a non-lookup op runs in pass 4 even if a
-colour, sharpness or geometric op comes after it in the drawn order.
-``tests/test_policies.py::test_schedule_deviation_measured`` measures the effect
-against a sequential numpy reference of torchvision's ops on photos: for
-``RandAugment(2, 9)`` 0.44% of pixels differ by more than 2 grey levels (mean absolute
-difference 0.29), for ``TrivialAugmentWide`` 0.004%.
+Differences from applying the ops one by one (torchvision)
+----------------------------------------------------------
+- None by design in the values: colour ops, sharpness and AugMix's mix truncate
+  their result like torchvision's ``.to(uint8)`` (the passes round
+  ``v - 0.5 + 2**-8``), bilinear warps round like torchvision. But values that land
+  exactly on an integer may go either way with the float error of each
+  implementation (so may a nearest source on a rounding tie, e.g. ShearX 0.2 on every
+  fifth row), and AutoContrast/Equalize can amplify such a 1-level difference of their
+  input by their stretch factor.
+- A bilinear warp and the colour op after it share a pass: the colour op sees the
+  unrounded samples where torchvision rounds them first (within 1 level).
+- With an explicit ``fill`` and bilinear sampling, the band of output pixels partly
+  covered by the image blends the fill once, like OpenCV's constant border;
+  torchvision computes ``mask * (zero-padded sample - fill) + fill``, counting the
+  coverage twice there.
+
+``tests/test_policies.py`` measures the result against a sequential numpy reference of
+torchvision's ops on photos: for random ``RandAugment(2, 9)`` draws 0.03% of pixels differ
+by more than 2 grey levels, for ``TrivialAugmentWide`` 0.004%, for ``AugMix()`` 0.003%;
+single ops and most pairs are identical but for a few pixels off by one.
 
 Use
 ---
@@ -82,9 +95,13 @@ The policies are standalone callables with Compose's seed/epoch/indices semantic
     ops_, mags = ra.sample(len(batch), batch.shape[1:3])
     out = ra.apply(batch, ops_, mags)   # deterministic: fixed ops and magnitudes
 
+    am = AugMix(seed=0)
+    op, mag, weights = am.sample(len(batch), batch.shape[1:3])
+    out = am.apply(batch, op, mag, weights)
+
 They are not Compose transforms: Compose's plan folds each transform into one kind of
-pass, while one policy needs several kinds (warp, colour, filter, two lookups) whose
-order depends on the image; a policy output can be fed to a Compose.
+pass, while one policy needs several kinds (warp, colour, filter, lookups) whose order
+depends on the image; a policy output can be fed to a Compose.
 """
 from __future__ import annotations
 
@@ -94,35 +111,55 @@ import numpy as np
 
 from .. import ops
 from .base import Random, SampleStream, sample_keys
-from .color import brightness_matrix, contrast_matrix, gray_weights, identity, saturation_matrix
+from .color import (
+    GRAY_WEIGHTS,
+    brightness_matrix,
+    contrast_matrix,
+    identity,
+    saturation_matrix,
+)
 
-__all__ = ["RandAugment", "TrivialAugmentWide", "OP_NAMES"]
+__all__ = ["AugMix", "AutoAugment", "RandAugment", "TrivialAugmentWide", "OP_NAMES"]
 
 OP_NAMES = ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate",
             "Brightness", "Color", "Contrast", "Sharpness", "Posterize", "Solarize",
-            "AutoContrast", "Equalize")
+            "AutoContrast", "Equalize", "Invert")
 IDENTITY, SHEAR_X, SHEAR_Y, TRANSLATE_X, TRANSLATE_Y, ROTATE = range(6)
 BRIGHTNESS, COLOR, CONTRAST, SHARPNESS, POSTERIZE, SOLARIZE, AUTOCONTRAST, EQUALIZE = range(6, 14)
+INVERT = 14
+NUM_OPS = len(OP_NAMES)
 _GEOMETRIC = (SHEAR_X, SHEAR_Y, TRANSLATE_X, TRANSLATE_Y, ROTATE)
 _COLOR = (BRIGHTNESS, COLOR, CONTRAST)
-_LUT = (POSTERIZE, SOLARIZE, AUTOCONTRAST, EQUALIZE)
-_SIGNED = np.zeros(14, bool)
+_LUT = (POSTERIZE, SOLARIZE, AUTOCONTRAST, EQUALIZE, INVERT)
+_SIGNED = np.zeros(NUM_OPS, bool)
 _SIGNED[[SHEAR_X, SHEAR_Y, TRANSLATE_X, TRANSLATE_Y, ROTATE, BRIGHTNESS, COLOR, CONTRAST,
          SHARPNESS]] = True
+
+#: Offset that turns the colour pass's rounding into torchvision's truncation.
+_TRUNCATE = 0.5 - 2.0 ** -8
 
 #: torchvision's sharpness smoothing kernel.
 SMOOTH = np.array([[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]]) / 13.0
 
 
 def magnitude_table(space: str, num_bins: int, height: int, width: int) -> np.ndarray:
-    """Unsigned magnitudes of every op and bin, float64 (14, num_bins) (0 where none).
+    """Unsigned magnitudes of every op and bin, float64 (15, num_bins) (0 where none).
 
-    ``space`` is "rand" (RandAugment) or "wide" (TrivialAugmentWide).
+    ``space`` is "rand" (RandAugment and AutoAugment, whose 10 bins are
+    RandAugment's space), "wide" (TrivialAugmentWide) or "augmix" (AugMix, 10 bins).
     """
-    t = np.zeros((14, num_bins))
+    t = np.zeros((NUM_OPS, num_bins))
     lin = np.linspace
     k = np.arange(num_bins)
-    if space == "rand":
+    bits = 8
+    if space == "augmix":
+        t[SHEAR_X] = t[SHEAR_Y] = lin(0.0, 0.3, num_bins)
+        t[TRANSLATE_X] = lin(0.0, width / 3.0, num_bins)
+        t[TRANSLATE_Y] = lin(0.0, height / 3.0, num_bins)
+        t[ROTATE] = lin(0.0, 30.0, num_bins)
+        t[[BRIGHTNESS, COLOR, CONTRAST, SHARPNESS]] = lin(0.0, 0.9, num_bins)
+        bits, steps = 4, 4
+    elif space == "rand":
         t[SHEAR_X] = t[SHEAR_Y] = lin(0.0, 0.3, num_bins)
         t[TRANSLATE_X] = lin(0.0, 150.0 / 331.0 * width, num_bins)
         t[TRANSLATE_Y] = lin(0.0, 150.0 / 331.0 * height, num_bins)
@@ -135,8 +172,8 @@ def magnitude_table(space: str, num_bins: int, height: int, width: int) -> np.nd
         t[ROTATE] = lin(0.0, 135.0, num_bins)
         t[[BRIGHTNESS, COLOR, CONTRAST, SHARPNESS]] = lin(0.0, 0.99, num_bins)
         steps = 6
-    # torch: (8 - (arange(bins) / ((bins - 1) / steps))).round().int(), round half even
-    t[POSTERIZE] = np.rint(8 - k / ((num_bins - 1) / steps)) if num_bins > 1 else 8
+    # torch: (bits - (arange(bins) / ((bins - 1) / steps))).round().int(), round half even
+    t[POSTERIZE] = np.rint(bits - k / ((num_bins - 1) / steps)) if num_bins > 1 else bits
     t[SOLARIZE] = lin(1.0, 0.0, num_bins)
     return t
 
@@ -169,17 +206,6 @@ def _geometry(op: np.ndarray, mag: np.ndarray, h: int, w: int) -> np.ndarray:
     m[s, 0, 2] = cx - cos * cx + sin * cy
     m[s, 1, 2] = cy - sin * cx - cos * cy
     return m
-
-
-def _histograms(images: np.ndarray) -> np.ndarray:
-    """Per-image per-channel histograms of a uint8 (K, H, W, C) batch, int64 (K, C, 256):
-    one ``np.bincount`` of the values offset by 256 * (image * C + channel)."""
-    k, h, w, c = images.shape
-    if k == 0:
-        return np.zeros((0, c, 256), np.int64)
-    offsets = (np.arange(k * c, dtype=np.intp) * 256).reshape(k, 1, c)
-    flat = images.reshape(k, h * w, c) + offsets
-    return np.bincount(flat.ravel(), minlength=k * c * 256).reshape(k, c, 256)
 
 
 def _remap_hist(hist: np.ndarray, tables: np.ndarray) -> np.ndarray:
@@ -221,7 +247,7 @@ def equalize_tables(hist: np.ndarray) -> np.ndarray:
 
 
 def _point_tables(op: np.ndarray, mag: np.ndarray, channels: int) -> np.ndarray:
-    """Tables (N, C, 256) of posterize/solarize (identity elsewhere)."""
+    """Tables (N, C, 256) of posterize/solarize/invert (identity elsewhere)."""
     v = np.arange(256)
     n = len(op)
     t = np.broadcast_to(v, (n, 256)).copy()
@@ -232,29 +258,30 @@ def _point_tables(op: np.ndarray, mag: np.ndarray, channels: int) -> np.ndarray:
     s = op == SOLARIZE
     thr = 255.0 * mag[s]
     t[s] = np.where(v[None, :] >= thr[:, None], 255 - v[None, :], v[None, :])
+    t[op == INVERT] = 255 - v
     return np.repeat(t[:, None, :], channels, axis=1).astype(np.uint8)
 
 
 def _lut_pass(x: np.ndarray, ops_: np.ndarray, mags: np.ndarray, use: np.ndarray,
               channels: int, threads, owned: bool = False) -> np.ndarray:
     """Apply the lookup ops selected by ``use`` (N, K), in order, to the images that have
-    any: per-image tables composed in numpy, one ``ops.lut`` on that subset.
+    any: per-image tables composed in numpy, one ``ops.lut``.
 
-    Returns ``x`` itself when nothing is selected; else ``x`` changed in place when
-    ``owned``, or a new array.
+    Returns ``x`` itself when nothing is selected; else ``x`` changed in place (on the
+    subset) when ``owned``, or a new array (one pass over the batch, identity tables
+    elsewhere: no copy of ``x`` first).
     """
     rows = np.flatnonzero(use.any(axis=1))
     if len(rows) == 0:
         return x
     ops_, mags, use = ops_[rows], mags[rows], use[rows]
     n, k = ops_.shape
-    sub = x[rows]
     v = np.arange(256, dtype=np.uint8)
     tables = np.broadcast_to(v, (n, channels, 256)).copy()
     colour = 1 if channels == 1 else 3  # alpha keeps its values
     stats = use & np.isin(ops_, (AUTOCONTRAST, EQUALIZE))
     idx_stats = np.flatnonzero(stats.any(axis=1))
-    hist = _histograms(sub[idx_stats]) if len(idx_stats) else None
+    hist = ops.histogram(x[rows[idx_stats]], threads=threads) if len(idx_stats) else None
     for j in range(k):
         sel = use[:, j]
         if not sel.any():
@@ -270,9 +297,12 @@ def _lut_pass(x: np.ndarray, ops_: np.ndarray, mags: np.ndarray, use: np.ndarray
             new[at] = np.where(ac[:, None, None], autocontrast_tables(h), equalize_tables(h))
         new[:, colour:] = v  # alpha
         tables = np.take_along_axis(new, tables.astype(np.intp), axis=-1)
-    y = x if owned else x.copy()
-    y[rows] = ops.lut(sub, tables, threads=threads)
-    return y
+    if owned:
+        x[rows] = ops.lut(x[rows], tables, threads=threads)
+        return x
+    full = np.broadcast_to(v, (len(x), channels, 256)).copy()
+    full[rows] = tables
+    return ops.lut(x, full, threads=threads)
 
 
 # ---- the policies -------------------------------------------------------------------
@@ -287,17 +317,68 @@ def _check_int(value, name: str, low: int, high: int | None = None) -> int:
     return int(value)
 
 
-class _Policy(SampleStream):
-    """Shared machinery: seed/epoch/indices like Compose, sampling, the fixed schedule."""
+def _check_interpolation(value) -> str:
+    """"nearest" or "bilinear" (or an enum with that value, like torchvision's)."""
+    value = getattr(value, "value", value)
+    if not isinstance(value, str) or value not in ("nearest", "bilinear"):
+        raise ValueError(f"interpolation must be 'nearest' or 'bilinear', got {value!r}")
+    return value
 
-    _space = "rand"
+
+def _check_fill(value) -> tuple[float, ...] | None:
+    """None (0), a number or a sequence of numbers (one per channel), each 0..255."""
+    if value is None:
+        return None
+    values = [value] if isinstance(value, numbers.Real) else value
+    try:
+        values = tuple(values)
+    except TypeError:
+        raise TypeError(f"fill must be None, a number or a sequence of numbers, "
+                        f"got {value!r}") from None
+    if not 1 <= len(values) <= 4 or any(
+            isinstance(v, bool) or not isinstance(v, numbers.Real) for v in values):
+        raise TypeError(f"fill must be None, a number or 1 to 4 numbers, got {value!r}")
+    if not all(0.0 <= float(v) <= 255.0 for v in values):
+        raise ValueError(f"fill values must lie in 0..255, got {value!r}")
+    return tuple(float(v) for v in values)
+
+
+class _Policy(SampleStream):
+    """Shared machinery: seed/epoch/indices like Compose, sampling, the fixed schedule.
+
+    Subclasses set ``interpolation`` and ``fill`` (see :func:`_init_warp`) and define
+    ``_draw``, which returns the parameters that ``apply`` takes after the images.
+    """
+
+    def _init_warp(self, interpolation, fill) -> None:
+        self.interpolation = _check_interpolation(interpolation)
+        self.fill = _check_fill(fill)
+
+    def _cval(self, channels: int):
+        """The fill as ``ops.augment``'s cval for images with ``channels`` channels."""
+        if self.fill is None:
+            return 0
+        if len(self.fill) == 1:
+            return self.fill[0]
+        if len(self.fill) != channels:
+            raise ValueError(f"fill has {len(self.fill)} values for images with {channels} "
+                             "channels (give one value or one per channel)")
+        return self.fill
+
+    def _warp_repr(self, default: str = "nearest") -> str:
+        parts = [] if self.interpolation == default else [f"interpolation={self.interpolation!r}"]
+        if self.fill is not None:
+            parts.append(f"fill={self.fill!r}")
+        return "".join(", " + p for p in parts)
 
     # ---- sampling ----
 
-    def sample(self, n: int, size, indices=None, groups=None) -> tuple[np.ndarray, np.ndarray]:
-        """Ops (N, K) int64 and signed magnitudes (N, K) float64 of ``n`` images.
+    def sample(self, n: int, size, indices=None, groups=None) -> tuple[np.ndarray, ...]:
+        """Random parameters of ``n`` images, the arguments of :meth:`apply` after the
+        images (for RandAugment, TrivialAugmentWide and AutoAugment: ops (N, K) int64
+        and signed magnitudes (N, K) float64).
 
-        ``size`` is the images' ``(H, W)`` (RandAugment's translations scale with it).
+        ``size`` is the images' ``(H, W)`` (translations scale with it).
         ``indices`` default to the running counter (which advances, as a call does).
         Images with the same ``groups`` id (int (n,)) draw the same ops (see SampleStream).
         """
@@ -315,10 +396,10 @@ class _Policy(SampleStream):
     # ---- applying ----
 
     def __call__(self, images: np.ndarray, indices=None, groups=None) -> np.ndarray:
-        """Augment a uint8 batch (N, H, W, C) or (N, H, W) with freshly drawn ops."""
+        """Augment a uint8 batch (N, H, W, C) or (N, H, W) with freshly drawn parameters;
+        images with the same ``groups`` id get the same ones."""
         x, _ = self._batch(images)
-        op, mag = self.sample(len(x), x.shape[1:3], indices, groups)
-        return self.apply(images, op, mag)
+        return self.apply(images, *self.sample(len(x), x.shape[1:3], indices, groups))
 
     @staticmethod
     def _batch(images) -> tuple[np.ndarray, bool]:
@@ -333,142 +414,200 @@ class _Policy(SampleStream):
                              f"(N, H, W), got {images.shape}")
         return images, False
 
+    @staticmethod
+    def _ops(op, magnitude, n: int, ndim: int = 2) -> tuple[np.ndarray, np.ndarray]:
+        """Validated op ids (int64) and magnitudes (float64) of shape (N, ...)."""
+        op = np.asarray(op)
+        mag = np.asarray(magnitude, dtype=np.float64)
+        if ndim == 2 and op.ndim == 1:
+            op = op[:, None]
+        if ndim == 2 and mag.ndim == 1:
+            mag = mag[:, None]
+        want = "K" if ndim == 2 else "W, D"
+        if op.dtype.kind not in "iu" or op.ndim != ndim or op.shape[0] != n:
+            raise ValueError(f"op must be ({n}, {want}) integers, got {op.dtype} {op.shape}")
+        if mag.shape != op.shape:
+            raise ValueError(f"magnitude must have op's shape {op.shape}, got {mag.shape}")
+        if op.size and (op.min() < 0 or op.max() >= NUM_OPS):
+            raise ValueError(f"op ids must lie in 0..{NUM_OPS - 1} (see OP_NAMES)")
+        if not np.all(np.isfinite(mag)):
+            raise ValueError("magnitude must be finite")
+        return op.astype(np.int64), mag
+
     def apply(self, images: np.ndarray, op, magnitude) -> np.ndarray:
         """Apply ops (N, K) with signed magnitudes (N, K) in order: deterministic.
 
         Magnitudes are in torchvision's units (see the module table); unsigned ops
         ignore the sign, magnitude-less ops their magnitude.
+
+        Parameters
+        ----------
+        images : ndarray, uint8, shape (N, H, W, C) or (N, H, W)
+        op : array_like of int, shape (N, K) or (N,)
+            Op ids (see ``OP_NAMES``).
+        magnitude : array_like of float, same shape as ``op``
+
+        Returns
+        -------
+        ndarray, uint8, same shape as ``images``
         """
         x, squeeze = self._batch(images)
-        n, h, w, c = x.shape
-        op = np.asarray(op)
-        mag = np.asarray(magnitude, dtype=np.float64)
-        if op.ndim == 1:
-            op = op[:, None]
-        if mag.ndim == 1:
-            mag = mag[:, None]
-        if op.dtype.kind not in "iu" or op.ndim != 2 or op.shape[0] != n:
-            raise ValueError(f"op must be ({n}, K) integers, got {op.dtype} {op.shape}")
-        if mag.shape != op.shape:
-            raise ValueError(f"magnitude must have op's shape {op.shape}, got {mag.shape}")
-        if op.size and (op.min() < 0 or op.max() > 13):
-            raise ValueError("op ids must lie in 0..13 (see OP_NAMES)")
-        if not np.all(np.isfinite(mag)):
-            raise ValueError("magnitude must be finite")
-        out = run_ops(x, op.astype(np.int64), mag, self.threads)
+        op, mag = self._ops(op, magnitude, len(x))
+        out = run_ops(x, op, mag, self.threads, self.interpolation, self._cval(x.shape[3]))
         return out[..., 0] if squeeze else out
 
 
-def run_ops(x: np.ndarray, op: np.ndarray, mag: np.ndarray, threads=None) -> np.ndarray:
-    """The fixed schedule (see the module docstring) on a (N, H, W, C) uint8 batch."""
-    n, h, w, c = x.shape
-    k = op.shape[1]
-    if n == 0:
-        return x.copy()
-    is_lut = np.isin(op, _LUT)
-    # A lookup op runs before everything when only Identity/lookup ops precede it.
-    other = ~is_lut & (op != IDENTITY)
-    before = np.cumsum(other, axis=1) - other  # non-lookup ops strictly before
-    pre = is_lut & (before == 0)
-    post = is_lut & ~pre
+def _sharp_pass(x: np.ndarray, y: np.ndarray, mag: np.ndarray, use: np.ndarray,
+                threads) -> np.ndarray:
+    """The sharpness ops selected by ``use`` (N, K) on ``y``, in order, per rank of draw
+    on the images with that many, as torchvision computes them: the smoothed image
+    rounded (``ops.filter3x3``), then ``f x + (1 - f) smooth`` truncated (``ops.blend``);
+    the one-pixel frame keeps its values. ``y`` is copied first when it is still the
+    input ``x``."""
+    count = use.sum(axis=1)
+    h, w = y.shape[1:3]
+    if not count.any() or h < 3 or w < 3:
+        return y
+    if y is x:
+        y = x.copy()
+    order = np.cumsum(use, axis=1)
+    for r in range(int(count.max())):
+        rows = np.flatnonzero(count > r)
+        col_r = np.argmax(use[rows] & (order[rows] == r + 1), axis=1)
+        f = 1.0 + mag[rows, col_r]
+        sub = y[rows]
+        smooth = ops.filter3x3(sub, SMOOTH, fill_mode="nearest", threads=threads)
+        for edge in (np.s_[:, 0], np.s_[:, -1], np.s_[:, :, 0], np.s_[:, :, -1]):
+            smooth[edge] = sub[edge]  # torchvision keeps the frame
+        y[rows] = ops.blend([sub, smooth], np.stack([f, 1.0 - f], axis=1),
+                            offset=-_TRUNCATE, threads=threads)
+    return y
 
-    # 1. pre-LUT
-    y = _lut_pass(x, op, mag, pre, c, threads)
 
-    # 2. warp + colour: an image's geometric and colour ops split into segments, a new
-    # one at each geometric op that follows a geometric or colour op; segment s of
-    # every image runs in warp pass s (pass 0 on the batch, later ones on the images
-    # that have such a segment), so each warp sees its fill and colour order is kept.
-    is_geo = np.isin(op, _GEOMETRIC)
-    is_col = np.isin(op, _COLOR)
-    seg = np.zeros((n, k), np.int64)
+# The phase of each op in a stage: lookups, then one warp, then one colour op, then
+# sharpness; -1: Identity (no work).
+_PHASE = np.full(NUM_OPS, -1, np.int64)
+_PHASE[list(_LUT)] = 0
+_PHASE[list(_GEOMETRIC)] = 1
+_PHASE[list(_COLOR)] = 2
+_PHASE[SHARPNESS] = 3
+
+
+def stages(op: np.ndarray) -> np.ndarray:
+    """Stage of every op, int64 (N, K) (-1 for Identity): an image's ops in order, a new
+    stage whenever an op cannot follow the previous one in the phase order lookup ->
+    warp -> colour -> sharpness (lookups and sharpness ops may repeat in a stage)."""
+    n, k = op.shape
+    phase = _PHASE[op]
+    out = np.full((n, k), -1, np.int64)
     cur = np.zeros(n, np.int64)
-    has = np.zeros(n, bool)
+    last = np.full(n, -1, np.int64)
     for j in range(k):
-        new = is_geo[:, j] & has
+        q = phase[:, j]
+        live = q >= 0
+        new = live & ((q < last) | ((q == last) & ((q == 1) | (q == 2))))
         cur = cur + new
-        has = np.where(new, False, has) | is_geo[:, j] | is_col[:, j]
-        seg[:, j] = cur
-    active = is_geo | is_col
-    passes = int(seg[active].max()) + 1 if active.any() else 0
-    weights = gray_weights(c)
+        last = np.where(live, q, last)
+        out[:, j] = np.where(live, cur, -1)
+    return out
+
+
+def _mean_gray(images: np.ndarray) -> np.ndarray:
+    """torchvision's contrast mean of uint8 (K, H, W, C) images, float64 (K,): the mean of
+    the grey image, computed in float32 and floored per pixel (C = 1: the image)."""
+    k, h, w, c = images.shape
+    f = images.reshape(k, h * w, c).astype(np.float32)
+    if c == 1:
+        g = f[..., 0]
+    else:
+        wr, wg, wb = (np.float32(v) for v in GRAY_WEIGHTS)
+        g = np.floor(f[..., 0] * wr + f[..., 1] * wg + f[..., 2] * wb)
+    # a float32 matrix product: several times faster than .mean, exact enough (< 1e-4)
+    return (g @ np.full(h * w, 1.0 / (h * w), np.float32)).astype(np.float64)
+
+
+def _warp_pass(x: np.ndarray, y: np.ndarray, op: np.ndarray, mag: np.ndarray,
+               use: np.ndarray, whole: bool, threads, interpolation: str, cval) -> np.ndarray:
+    """The geometric and colour ops selected by ``use`` (N, K) (at most one of each
+    kind per image, the warp first) in one ``ops.augment`` pass: on the whole batch
+    when ``whole`` (images without such ops are copied), else on the images that have
+    them. ``y`` is never changed in place when it is still the input ``x``."""
+    n, h, w, c = y.shape
+    k = op.shape[1]
+    rows = np.arange(n) if whole else np.flatnonzero(use.any(axis=1))
+    if len(rows) == 0:
+        return y
+    sub_op, sub_mag, sub_use = op[rows], mag[rows], use[rows]
+    src = y if whole else y[rows]
+    r = len(rows)
     eye = np.eye(c + 1)
-    for p in range(passes):
-        mine = active & (seg == p)
-        rows = np.arange(n) if p == 0 else np.flatnonzero(mine.any(axis=1))
-        if len(rows) == 0:
-            continue
-        sub_op, sub_mag, sub_mine = op[rows], mag[rows], mine[rows]
-        src = y[rows] if p else y
-        r = len(rows)
-        inv = np.broadcast_to(np.eye(3), (r, 3, 3)).copy()
-        col = identity(r, c)
-        for j in range(k):
-            o = np.where(sub_mine[:, j], sub_op[:, j], IDENTITY)
-            m = sub_mag[:, j]
-            geo = np.isin(o, _GEOMETRIC)
-            if geo.any():
-                inv = inv @ _geometry(o, m, h, w)
-            f = 1.0 + m
-            sel = o == BRIGHTNESS
-            if sel.any():
-                col = np.where(sel[:, None, None], brightness_matrix(f, c), eye) @ col
-            sel = o == COLOR
-            if sel.any():
-                col = np.where(sel[:, None, None], saturation_matrix(f, c), eye) @ col
-            sel = o == CONTRAST
-            if sel.any():
-                at = np.flatnonzero(sel)
-                img = src[at]
-                moved = ~np.all(np.isclose(inv[at], np.eye(3)), axis=(1, 2))
-                if moved.any():
-                    img[moved] = ops.augment(img[moved], inv[at][moved][:, :2],
-                                             inverse=True, interpolation="nearest",
-                                             fill_mode="constant", threads=threads)
-                # a float32 matrix product: several times faster than .mean on uint8
-                ones = np.full(h * w, 1.0 / (h * w), np.float32)
-                mean = (ones @ img.reshape(len(at), h * w, c).astype(np.float32)).astype(
-                    np.float64)
-                here = col[at] @ np.concatenate([mean, np.ones((len(at), 1))], 1)[..., None]
-                gray = np.zeros(r)
-                gray[at] = here[:, :c, 0] @ weights
-                col = np.where(sel[:, None, None], contrast_matrix(f, gray, c), eye) @ col
-        moved = not np.allclose(inv, np.eye(3))
-        coloured = not np.allclose(col, eye)
-        if not (moved or coloured):
-            continue
-        res = ops.augment(src, inv[:, :2] if moved else None, col[:, :c] if coloured else None,
-                          inverse=True, interpolation="nearest", fill_mode="constant",
-                          threads=threads)
-        if p == 0:
-            y = res
-        else:
-            if y is x:
-                y = x.copy()
-            y[rows] = res
+    inv = np.broadcast_to(np.eye(3), (r, 3, 3)).copy()
+    col = identity(r, c)
+    for j in range(k):
+        o = np.where(sub_use[:, j], sub_op[:, j], IDENTITY)
+        m = sub_mag[:, j]
+        if np.isin(o, _GEOMETRIC).any():
+            inv = inv @ _geometry(o, m, h, w)
+        f = 1.0 + m
+        sel = o == BRIGHTNESS
+        if sel.any():
+            col = np.where(sel[:, None, None], brightness_matrix(f, c), eye) @ col
+        sel = o == COLOR
+        if sel.any():
+            col = np.where(sel[:, None, None], saturation_matrix(f, c), eye) @ col
+        sel = o == CONTRAST
+        if sel.any():
+            # the mean grey of the image as contrast sees it: warped when a warp precedes
+            at = np.flatnonzero(sel)
+            img = src[at]
+            moved = ~np.all(np.isclose(inv[at], np.eye(3)), axis=(1, 2))
+            if moved.any():
+                img[moved] = ops.augment(img[moved], inv[at][moved][:, :2], inverse=True,
+                                         interpolation=interpolation, fill_mode="constant",
+                                         cval=cval, threads=threads)
+            gray = np.zeros(r)
+            gray[at] = _mean_gray(img)
+            col = np.where(sel[:, None, None], contrast_matrix(f, gray, c), eye) @ col
+    # torchvision truncates a colour op's result: floor(v) = round(v - 0.5), less 2**-8
+    # so that integers stay put whichever way the kernel breaks ties
+    tinted = (sub_use & np.isin(sub_op, _COLOR)).any(axis=1)
+    col[tinted, : 1 if c == 1 else 3, c] -= _TRUNCATE
+    moved = not np.allclose(inv, np.eye(3))
+    coloured = not np.allclose(col, eye)
+    if not (moved or coloured):
+        return y
+    res = ops.augment(src, inv[:, :2] if moved else None, col[:, :c] if coloured else None,
+                      inverse=True, interpolation=interpolation, fill_mode="constant",
+                      cval=cval, threads=threads)
+    if whole:
+        return res
+    if y is x:
+        y = x.copy()
+    y[rows] = res
+    return y
 
-    # 3. sharpness, one pass per draw on the images that drew it
-    sharp = op == SHARPNESS
-    count = sharp.sum(axis=1)
-    if count.any():
-        if y is x:
-            y = x.copy()
-        order = np.cumsum(sharp, axis=1)
-        for r in range(int(count.max())):
-            rows = np.flatnonzero(count > r)
-            col_r = np.argmax(sharp[rows] & (order[rows] == r + 1), axis=1)
-            f = 1.0 + mag[rows, col_r]
-            delta = np.zeros((3, 3))
-            delta[1, 1] = 1.0
-            kern = f[:, None, None] * delta + (1.0 - f)[:, None, None] * SMOOTH
-            sub = y[rows]
-            filt = ops.filter3x3(sub, kern, fill_mode="nearest", threads=threads)
-            if h > 2 and w > 2:
-                sub[:, 1:-1, 1:-1] = filt[:, 1:-1, 1:-1]  # torchvision keeps the frame
-            y[rows] = sub
 
-    # 4. post-LUT
-    y = _lut_pass(y, op, mag, post, c, threads, owned=y is not x)
+def run_ops(x: np.ndarray, op: np.ndarray, mag: np.ndarray, threads=None,
+            interpolation: str = "nearest", cval=0) -> np.ndarray:
+    """The pass schedule (see the module docstring) on a (N, H, W, C) uint8 batch.
+
+    ``op`` (N, K) int64 ids and ``mag`` (N, K) float64 signed magnitudes, applied in
+    order; warps sample with ``interpolation`` and fill with ``cval`` (a scalar or one
+    value per channel).
+    """
+    if len(x) == 0:
+        return x.copy()
+    c = x.shape[3]
+    stage = stages(op)
+    is_lut = np.isin(op, _LUT)
+    is_warp = np.isin(op, _GEOMETRIC + _COLOR)
+    is_sharp = op == SHARPNESS
+    y = x
+    for s in range(int(stage.max()) + 1 if stage.size else 0):
+        here = stage == s
+        y = _lut_pass(y, op, mag, here & is_lut, c, threads, owned=y is not x)
+        y = _warp_pass(x, y, op, mag, here & is_warp, s == 0, threads, interpolation, cval)
+        y = _sharp_pass(x, y, mag, here & is_sharp, threads)
     return y.copy() if y is x else y
 
 
@@ -485,15 +624,20 @@ class RandAugment(_Policy):
         >= 1.
     seed : int, optional
     threads : int, optional
+    interpolation : {"nearest", "bilinear"}
+        Sampling of the geometric ops (torchvision's default: nearest).
+    fill : float or sequence of float, optional
+        Value of pixels warped in from outside, one for all channels or one per channel,
+        0..255; default 0.
     """
 
-    _space = "rand"
-
     def __init__(self, num_ops: int = 2, magnitude: int = 9, num_magnitude_bins: int = 31,
-                 seed: int | None = None, threads: int | None = None):
+                 seed: int | None = None, threads: int | None = None, *,
+                 interpolation: str = "nearest", fill=None):
         self.num_ops = _check_int(num_ops, "num_ops", 0, 64)
         self.num_magnitude_bins = _check_int(num_magnitude_bins, "num_magnitude_bins", 1)
         self.magnitude = _check_int(magnitude, "magnitude", 0, self.num_magnitude_bins - 1)
+        self._init_warp(interpolation, fill)
         self._init_stream(seed, threads)
 
     def _draw(self, rng: Random, h: int, w: int):
@@ -502,14 +646,15 @@ class RandAugment(_Policy):
         op = np.empty((n, k), np.int64)
         neg = np.empty((n, k), bool)
         for j in range(k):  # torchvision: op, then the sign coin, per op
-            op[:, j] = rng.integers(0, 14)
+            op[:, j] = rng.integers(0, 14)  # Identity..Equalize: not Invert
             neg[:, j] = rng.random() <= 0.5
         mag = table[op] * np.where(neg & _SIGNED[op], -1.0, 1.0)
         return op, mag
 
     def __repr__(self) -> str:
         return (f"RandAugment(num_ops={self.num_ops}, magnitude={self.magnitude}, "
-                f"num_magnitude_bins={self.num_magnitude_bins}, seed={self.seed})")
+                f"num_magnitude_bins={self.num_magnitude_bins}, seed={self.seed}"
+                f"{self._warp_repr()})")
 
 
 class TrivialAugmentWide(_Policy):
@@ -521,13 +666,15 @@ class TrivialAugmentWide(_Policy):
         >= 1.
     seed : int, optional
     threads : int, optional
+    interpolation : {"nearest", "bilinear"}
+    fill : float or sequence of float, optional
+        As :class:`RandAugment`.
     """
 
-    _space = "wide"
-
     def __init__(self, num_magnitude_bins: int = 31, seed: int | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, *, interpolation: str = "nearest", fill=None):
         self.num_magnitude_bins = _check_int(num_magnitude_bins, "num_magnitude_bins", 1)
+        self._init_warp(interpolation, fill)
         self._init_stream(seed, threads)
 
     def _draw(self, rng: Random, h: int, w: int):
@@ -540,4 +687,351 @@ class TrivialAugmentWide(_Policy):
 
     def __repr__(self) -> str:
         return (f"TrivialAugmentWide(num_magnitude_bins={self.num_magnitude_bins}, "
-                f"seed={self.seed})")
+                f"seed={self.seed}{self._warp_repr()})")
+
+
+# AutoAugment's learned policies (Cubuk et al. 2019), as torchvision lists them: 25
+# sub-policies of two (op, probability, magnitude bin out of 10) each; None: no magnitude.
+AUTOAUGMENT_POLICIES = {
+    "imagenet": (
+        (("Posterize", 0.4, 8), ("Rotate", 0.6, 9)),
+        (("Solarize", 0.6, 5), ("AutoContrast", 0.6, None)),
+        (("Equalize", 0.8, None), ("Equalize", 0.6, None)),
+        (("Posterize", 0.6, 7), ("Posterize", 0.6, 6)),
+        (("Equalize", 0.4, None), ("Solarize", 0.2, 4)),
+        (("Equalize", 0.4, None), ("Rotate", 0.8, 8)),
+        (("Solarize", 0.6, 3), ("Equalize", 0.6, None)),
+        (("Posterize", 0.8, 5), ("Equalize", 1.0, None)),
+        (("Rotate", 0.2, 3), ("Solarize", 0.6, 8)),
+        (("Equalize", 0.6, None), ("Posterize", 0.4, 6)),
+        (("Rotate", 0.8, 8), ("Color", 0.4, 0)),
+        (("Rotate", 0.4, 9), ("Equalize", 0.6, None)),
+        (("Equalize", 0.0, None), ("Equalize", 0.8, None)),
+        (("Invert", 0.6, None), ("Equalize", 1.0, None)),
+        (("Color", 0.6, 4), ("Contrast", 1.0, 8)),
+        (("Rotate", 0.8, 8), ("Color", 1.0, 2)),
+        (("Color", 0.8, 8), ("Solarize", 0.8, 7)),
+        (("Sharpness", 0.4, 7), ("Invert", 0.6, None)),
+        (("ShearX", 0.6, 5), ("Equalize", 1.0, None)),
+        (("Color", 0.4, 0), ("Equalize", 0.6, None)),
+        (("Equalize", 0.4, None), ("Solarize", 0.2, 4)),
+        (("Solarize", 0.6, 5), ("AutoContrast", 0.6, None)),
+        (("Invert", 0.6, None), ("Equalize", 1.0, None)),
+        (("Color", 0.6, 4), ("Contrast", 1.0, 8)),
+        (("Equalize", 0.8, None), ("Equalize", 0.6, None)),
+    ),
+    "cifar10": (
+        (("Invert", 0.1, None), ("Contrast", 0.2, 6)),
+        (("Rotate", 0.7, 2), ("TranslateX", 0.3, 9)),
+        (("Sharpness", 0.8, 1), ("Sharpness", 0.9, 3)),
+        (("ShearY", 0.5, 8), ("TranslateY", 0.7, 9)),
+        (("AutoContrast", 0.5, None), ("Equalize", 0.9, None)),
+        (("ShearY", 0.2, 7), ("Posterize", 0.3, 7)),
+        (("Color", 0.4, 3), ("Brightness", 0.6, 7)),
+        (("Sharpness", 0.3, 9), ("Brightness", 0.7, 9)),
+        (("Equalize", 0.6, None), ("Equalize", 0.5, None)),
+        (("Contrast", 0.6, 7), ("Sharpness", 0.6, 5)),
+        (("Color", 0.7, 7), ("TranslateX", 0.5, 8)),
+        (("Equalize", 0.3, None), ("AutoContrast", 0.4, None)),
+        (("TranslateY", 0.4, 3), ("Sharpness", 0.2, 6)),
+        (("Brightness", 0.9, 6), ("Color", 0.2, 8)),
+        (("Solarize", 0.5, 2), ("Invert", 0.0, None)),
+        (("Equalize", 0.2, None), ("AutoContrast", 0.6, None)),
+        (("Equalize", 0.2, None), ("Equalize", 0.6, None)),
+        (("Color", 0.9, 9), ("Equalize", 0.6, None)),
+        (("AutoContrast", 0.8, None), ("Solarize", 0.2, 8)),
+        (("Brightness", 0.1, 3), ("Color", 0.7, 0)),
+        (("Solarize", 0.4, 5), ("AutoContrast", 0.9, None)),
+        (("TranslateY", 0.9, 9), ("TranslateY", 0.7, 9)),
+        (("AutoContrast", 0.9, None), ("Solarize", 0.8, 3)),
+        (("Equalize", 0.8, None), ("Invert", 0.1, None)),
+        (("TranslateY", 0.7, 9), ("AutoContrast", 0.9, None)),
+    ),
+    "svhn": (
+        (("ShearX", 0.9, 4), ("Invert", 0.2, None)),
+        (("ShearY", 0.9, 8), ("Invert", 0.7, None)),
+        (("Equalize", 0.6, None), ("Solarize", 0.6, 6)),
+        (("Invert", 0.9, None), ("Equalize", 0.6, None)),
+        (("Equalize", 0.6, None), ("Rotate", 0.9, 3)),
+        (("ShearX", 0.9, 4), ("AutoContrast", 0.8, None)),
+        (("ShearY", 0.9, 8), ("Invert", 0.4, None)),
+        (("ShearY", 0.9, 5), ("Solarize", 0.2, 6)),
+        (("Invert", 0.9, None), ("AutoContrast", 0.8, None)),
+        (("Equalize", 0.6, None), ("Rotate", 0.9, 3)),
+        (("ShearX", 0.9, 4), ("Solarize", 0.3, 3)),
+        (("ShearY", 0.8, 8), ("Invert", 0.7, None)),
+        (("Equalize", 0.9, None), ("TranslateY", 0.6, 6)),
+        (("Invert", 0.9, None), ("Equalize", 0.6, None)),
+        (("Contrast", 0.3, 3), ("Rotate", 0.8, 4)),
+        (("Invert", 0.8, None), ("TranslateY", 0.0, 2)),
+        (("ShearY", 0.7, 6), ("Solarize", 0.4, 8)),
+        (("Invert", 0.6, None), ("Rotate", 0.8, 4)),
+        (("ShearY", 0.3, 7), ("TranslateX", 0.9, 3)),
+        (("ShearX", 0.1, 6), ("Invert", 0.6, None)),
+        (("Solarize", 0.7, 2), ("TranslateY", 0.6, 7)),
+        (("ShearY", 0.8, 4), ("Invert", 0.8, None)),
+        (("ShearX", 0.7, 9), ("TranslateY", 0.8, 3)),
+        (("ShearY", 0.8, 5), ("AutoContrast", 0.7, None)),
+        (("ShearX", 0.7, 2), ("Invert", 0.1, None)),
+    ),
+}
+
+
+def _policy_arrays(policy: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Op ids (S, 2) int64, probabilities (S, 2) and magnitude bins (S, 2) (0 for None)."""
+    subs = AUTOAUGMENT_POLICIES[policy]
+    op = np.array([[OP_NAMES.index(name) for name, _, _ in sub] for sub in subs], np.int64)
+    prob = np.array([[p for _, p, _ in sub] for sub in subs])
+    bins = np.array([[0 if b is None else b for _, _, b in sub] for sub in subs], np.int64)
+    return op, prob, bins
+
+
+class AutoAugment(_Policy):
+    """torchvision's ``AutoAugment``: one learned sub-policy of two ops per image.
+
+    Each image draws one of the policy's 25 sub-policies uniformly, then applies each
+    of its two ops with the op's probability, at the sub-policy's magnitude bin out of
+    10 bins of RandAugment's space (signed ops negated with probability 1/2). The ops
+    include Invert (``255 - x``, a lookup like posterize). An op not applied is Identity
+    in :meth:`sample`'s result, so :meth:`apply` is :class:`RandAugment`'s.
+
+    Parameters
+    ----------
+    policy : {"imagenet", "cifar10", "svhn"}
+        The learned policy (``AUTOAUGMENT_POLICIES``); any case, or an enum with such a
+        value (torchvision's ``AutoAugmentPolicy``).
+    interpolation : {"nearest", "bilinear"}
+        Sampling of the geometric ops (torchvision's default: nearest); an enum with
+        such a value (torchvision's ``InterpolationMode``) works for every policy.
+    fill : float or sequence of float, optional
+        Value of pixels warped in from outside, 0..255 (default 0).
+    seed : int, optional
+    threads : int, optional
+    """
+
+    def __init__(self, policy: str = "imagenet", interpolation: str = "nearest", fill=None,
+                 seed: int | None = None, threads: int | None = None):
+        name = getattr(policy, "value", policy)  # torchvision's AutoAugmentPolicy too
+        if not isinstance(name, str) or name.lower() not in AUTOAUGMENT_POLICIES:
+            raise ValueError(f"policy must be one of {sorted(AUTOAUGMENT_POLICIES)}, "
+                             f"got {policy!r}")
+        self.policy = name.lower()
+        self._init_warp(interpolation, fill)
+        self._init_stream(seed, threads)
+
+    def _draw(self, rng: Random, h: int, w: int):
+        sub_op, sub_prob, sub_bin = _policy_arrays(self.policy)
+        table = magnitude_table("rand", 10, h, w)
+        sub = rng.integers(0, len(sub_op))
+        op = np.empty((rng.n, 2), np.int64)
+        mag = np.empty((rng.n, 2))
+        for j in range(2):  # torchvision: the probability coin, then the sign coin, per op
+            applied = rng.random() < sub_prob[sub, j]
+            neg = rng.random() <= 0.5
+            o = sub_op[sub, j]
+            m = table[o, sub_bin[sub, j]] * np.where(neg & _SIGNED[o], -1.0, 1.0)
+            op[:, j] = np.where(applied, o, IDENTITY)
+            mag[:, j] = np.where(applied, m, 0.0)
+        return op, mag
+
+    def __repr__(self) -> str:
+        warp = f", interpolation={self.interpolation!r}, fill={self.fill!r}"
+        return f"AutoAugment(policy={self.policy!r}{warp}, seed={self.seed})"
+
+
+# ---- AugMix ---------------------------------------------------------------------------
+
+#: AugMix's ops in torchvision's order; the first 9 are the set without ``all_ops``.
+AUGMIX_OPS = (SHEAR_X, SHEAR_Y, TRANSLATE_X, TRANSLATE_Y, ROTATE, POSTERIZE, SOLARIZE,
+              AUTOCONTRAST, EQUALIZE, BRIGHTNESS, COLOR, CONTRAST, SHARPNESS)
+_AUGMIX_PARTIAL = 9
+_GAMMA_BOOST_SLOT = 1 << 40  # far from the attempt slots 0, 1, 2, ...
+
+
+def log_gamma_variates(keys: np.ndarray, alpha: float, k: int) -> np.ndarray:
+    """Logarithms of Gamma(alpha, 1) variates, float64 (N, k), on per-sample streams.
+
+    Marsaglia and Tsang's method (2000): attempt ``t`` of sample ``i`` uses
+    ``Random(keys[i:i+1], t)``, and only samples with a rejected value make another
+    attempt, so the values of a sample depend on its key alone. ``alpha < 1`` uses
+    their boost ``G(alpha) = G(alpha + 1) U**(1 / alpha)``, in logs (no underflow for
+    small alpha).
+
+    Parameters
+    ----------
+    keys : ndarray, uint64, shape (N,)
+    alpha : float
+        Shape, > 0.
+    k : int
+        Variates per sample.
+    """
+    n = len(keys)
+    a = alpha + 1.0 if alpha < 1.0 else alpha
+    d = a - 1.0 / 3.0
+    c = 1.0 / np.sqrt(9.0 * d)
+    out = np.zeros((n, k))
+    todo = np.ones((n, k), bool)
+    t = 0
+    rows = np.arange(n)
+    while len(rows):
+        rng = Random(keys[rows], t)
+        z = rng.normal(k)
+        log_u = np.log1p(-rng.random(k))
+        v = 1.0 + c * z
+        v3 = np.where(v > 0, v, 1.0) ** 3
+        ok = (v > 0) & (log_u < 0.5 * z * z + d - d * v3 + d * np.log(v3))
+        take = todo[rows] & ok
+        sub = out[rows]
+        sub[take] = np.log(d) + np.log(v3[take])
+        out[rows] = sub
+        todo[rows] &= ~take
+        rows = rows[todo[rows].any(axis=1)]
+        t += 1
+    if alpha < 1.0:
+        out += np.log1p(-Random(keys, _GAMMA_BOOST_SLOT).random(k)) / alpha
+    return out
+
+
+def dirichlet(keys: np.ndarray, alpha: float, k: int) -> np.ndarray:
+    """Dirichlet(alpha, ..., alpha) samples over ``k`` parts, float64 (N, k), rows sum to 1
+    (normalised Gamma variates, see :func:`log_gamma_variates`)."""
+    lg = log_gamma_variates(keys, alpha, k)
+    e = np.exp(lg - lg.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class AugMix(_Policy):
+    """torchvision's ``AugMix``: a mix of the image with ``mixture_width`` augmented chains.
+
+    Per image: weights ``m ~ Dirichlet(alpha, alpha)`` (``m[1]`` is Beta(alpha, alpha))
+    and ``w ~ Dirichlet(alpha, ..., alpha)`` over the chains; chain ``c`` applies
+    ``chain_depth`` ops (or 1-3, uniformly, drawn per chain and image when
+    ``chain_depth`` is negative), each drawn uniformly from ``AUGMIX_OPS`` (the first 9
+    without ``all_ops``) with a magnitude bin uniform in ``0 .. severity - 1`` of 10
+    bins (signed ops negated with probability 1/2); the output is
+    ``m[0] x + sum_c m[1] w[c] chain_c(x)``, truncated to uint8 like torchvision.
+
+    Natively, each chain is one run of the policies' fixed pass schedule over the
+    whole batch and the mix is one ``ops.blend`` pass: at most
+    ``mixture_width * (2 + 2 * depth) + 1`` passes whatever was drawn.
+
+    Parameters
+    ----------
+    severity : int
+        1..10.
+    mixture_width : int
+        Chains, 1..64.
+    chain_depth : int
+        Ops per chain, 1..64, or negative for 1-3 at random.
+    alpha : float
+        Dirichlet / Beta concentration, > 0.
+    all_ops : bool
+        Include Brightness, Color, Contrast and Sharpness.
+    interpolation : {"nearest", "bilinear"}
+        Sampling of the geometric ops (torchvision's AugMix default: bilinear).
+    fill : float or sequence of float, optional
+        Value of pixels warped in from outside, 0..255 (default 0).
+    seed : int, optional
+    threads : int, optional
+    """
+
+    def __init__(self, severity: int = 3, mixture_width: int = 3, chain_depth: int = -1,
+                 alpha: float = 1.0, all_ops: bool = True, interpolation: str = "bilinear",
+                 fill=None, seed: int | None = None, threads: int | None = None):
+        self.severity = _check_int(severity, "severity", 1, 10)
+        self.mixture_width = _check_int(mixture_width, "mixture_width", 1, 64)
+        if isinstance(chain_depth, bool) or not isinstance(chain_depth, numbers.Integral):
+            raise TypeError(f"chain_depth must be an integer, got {chain_depth!r}")
+        if chain_depth == 0 or chain_depth > 64:
+            raise ValueError("chain_depth must be 1..64, or negative for a random depth "
+                             f"of 1 to 3, got {chain_depth!r}")
+        self.chain_depth = int(chain_depth)
+        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+            raise TypeError(f"alpha must be a number, got {alpha!r}")
+        if not (np.isfinite(alpha) and 1e-3 <= alpha <= 1e3):
+            raise ValueError(f"alpha must lie in [0.001, 1000], got {alpha!r}")
+        self.alpha = float(alpha)
+        if not isinstance(all_ops, (bool, np.bool_)):
+            raise TypeError(f"all_ops must be a bool, got {all_ops!r}")
+        self.all_ops = bool(all_ops)
+        self._init_warp(interpolation, fill)
+        self._init_stream(seed, threads)
+
+    @property
+    def _depth(self) -> int:
+        return self.chain_depth if self.chain_depth > 0 else 3
+
+    def sample(self, n: int, size, indices=None,
+               groups=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Random parameters of ``n`` images: the arguments of :meth:`apply`; images with
+        the same ``groups`` id get the same ones.
+
+        Returns
+        -------
+        op : ndarray, int64, shape (N, mixture_width, depth)
+            Op ids per chain (Identity past a chain's drawn depth); depth is
+            ``chain_depth``, or 3 when it is random.
+        magnitude : ndarray, float64, same shape
+            Signed magnitudes.
+        weights : ndarray, float64, shape (N, mixture_width + 1)
+            Weight of the image itself, then of each chain; rows sum to 1.
+        """
+        return super().sample(n, size, indices, groups)
+
+    def _draw(self, rng: Random, h: int, w: int):
+        n, width, depth = rng.n, self.mixture_width, self._depth
+        table = magnitude_table("augmix", 10, h, w)
+        choices = np.array(AUGMIX_OPS if self.all_ops else AUGMIX_OPS[:_AUGMIX_PARTIAL])
+        op = np.empty((n, width, depth), np.int64)
+        mag = np.empty((n, width, depth))
+        for c in range(width):
+            d = rng.integers(1, 4) if self.chain_depth < 0 else np.full(n, depth)
+            for j in range(depth):
+                o = choices[rng.integers(0, len(choices))]
+                b = rng.integers(0, self.severity)
+                neg = rng.random() <= 0.5
+                m = table[o, b] * np.where(neg & _SIGNED[o], -1.0, 1.0)
+                op[:, c, j] = np.where(j < d, o, IDENTITY)
+                mag[:, c, j] = np.where(j < d, m, 0.0)
+        beta = dirichlet(rng.keys(), self.alpha, 2)
+        chains = dirichlet(rng.keys(), self.alpha, width)
+        weights = np.concatenate([beta[:, :1], chains * beta[:, 1:]], axis=1)
+        return op, mag, weights
+
+    def apply(self, images: np.ndarray, op, magnitude, weights) -> np.ndarray:
+        """Mix each image with its chains for fixed parameters: deterministic.
+
+        Parameters
+        ----------
+        images : ndarray, uint8, shape (N, H, W, C) or (N, H, W)
+        op : array_like of int, shape (N, W, D)
+            Op ids of each chain, applied in order (see ``OP_NAMES``).
+        magnitude : array_like of float, same shape
+            Signed magnitudes in torchvision's units.
+        weights : array_like of float, shape (N, W + 1)
+            Weight of the image, then of each chain (any finite values; the result is
+            truncated and saturated).
+
+        Returns
+        -------
+        ndarray, uint8, same shape as ``images``
+        """
+        x, squeeze = self._batch(images)
+        n = len(x)
+        op, mag = self._ops(op, magnitude, n, ndim=3)
+        wt = np.asarray(weights, dtype=np.float64)
+        if wt.shape != (n, op.shape[1] + 1):
+            raise ValueError(f"weights must have shape ({n}, {op.shape[1] + 1}) (the image, "
+                             f"then each chain), got {wt.shape}")
+        if not np.all(np.isfinite(wt)):
+            raise ValueError("weights must be finite")
+        cval = self._cval(x.shape[3])
+        chains = [run_ops(x, op[:, c], mag[:, c], self.threads, self.interpolation, cval)
+                  for c in range(op.shape[1])]
+        out = ops.blend([x, *chains], wt, offset=-_TRUNCATE, threads=self.threads)
+        return out[..., 0] if squeeze else out
+
+    def __repr__(self) -> str:
+        return (f"AugMix(severity={self.severity}, mixture_width={self.mixture_width}, "
+                f"chain_depth={self.chain_depth}, alpha={self.alpha}, all_ops={self.all_ops}, "
+                f"interpolation={self.interpolation!r}, fill={self.fill!r}, seed={self.seed})")
