@@ -1025,16 +1025,9 @@ FA_INLINE void horizontal(const image_ctx *ic, int C, const axis_table *tx, int6
     const fa_augment_args *a = ic->a;
     const int64_t ow = a->ow, ps = ic->plane;
     const uint8_t *row = ic->src + yi * a->src_row_stride;
-    if (yi < 0 || tx->has_fill) {
-        for (int c = 0; c < C; ++c)
-            for (int64_t x = 0; x < ow; ++x)
-                h[c * ps + x] = mix_x(fetch(ic, C, yi, tx->i0[x], c),
-                                      fetch(ic, C, yi, tx->i1[x], c), tx->w[x]) << up;
-        return;
-    }
     int64_t blocks = 0; /* whole blocks of 8 (the vector ones are done), then the tail */
 #if FA_AVX2
-    if (tx->block) {
+    if (tx->block && yi >= 0) {
         horizontal_avx2(ic, C, tx, row, up, h);
         blocks = ow / 8;
     }
@@ -1043,6 +1036,13 @@ FA_INLINE void horizontal(const image_ctx *ic, int C, const axis_table *tx, int6
         if (b < blocks && tx->block[b])
             continue;
         const int64_t x0 = 8 * b, x1 = b < blocks ? x0 + 8 : ow;
+        if (yi < 0 || tx->has_fill) {
+            for (int c = 0; c < C; ++c)
+                for (int64_t x = x0; x < x1; ++x)
+                    h[c * ps + x] = mix_x(fetch(ic, C, yi, tx->i0[x], c),
+                                          fetch(ic, C, yi, tx->i1[x], c), tx->w[x]) << up;
+            continue;
+        }
         for (int c = 0; c < C; ++c)
             for (int64_t x = x0; x < x1; ++x)
                 h[c * ps + x] = mix_x(row[tx->i0[x] * C + c], row[tx->i1[x] * C + c], tx->w[x])
@@ -1202,7 +1202,7 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
     /* The general path's expression with the y term (exactly zero) kept. */
     fill_axis(&tx, ow, m[1] * 0.0 + m[2], m[0], ic->xmin, ic->xmax, a->w, interp, a->fill);
 #if FA_AVX2
-    if (ic->avx2 && !tx.has_fill) {
+    if (ic->avx2) {
         tx.block = (uint8_t *)(tx.pairs + ow);
         plan_vector_axis(&tx, ow, a->w, C);
     }
