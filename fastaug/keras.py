@@ -29,6 +29,7 @@ from typing import Any, Union
 import numpy as np
 
 from . import ops
+from ._pool import OutputPool
 
 __all__ = ["DirectoryIterator", "ImageDataGenerator", "NumpyArrayIterator"]
 
@@ -620,7 +621,8 @@ class ImageDataGenerator:
         return self.apply_transform(x, params)
 
     def _transform_batch(self, xb: np.ndarray, params: dict[str, np.ndarray],
-                         standardize: bool, xb_u8: np.ndarray | None = None) -> np.ndarray:
+                         standardize: bool, xb_u8: np.ndarray | None = None,
+                         buffers: OutputPool | None = None) -> np.ndarray:
         """Augment (and optionally standardize) a batch in ``data_format``.
 
         Parameters
@@ -631,6 +633,8 @@ class ImageDataGenerator:
         standardize : bool
         xb_u8 : ndarray, uint8, optional
             ``xb`` already known to be lossless uint8 (skips the check).
+        buffers : OutputPool, optional
+            Where the native output's memory may come from (an iterator's batches).
 
         Returns
         -------
@@ -649,12 +653,13 @@ class ImageDataGenerator:
                   and out_dtype.kind == "f" and cval_ok)
         if not native:
             return self._transform_batch_scipy(xb, params, standardize)
-        out = self._transform_batch_native(u8, params, standardize, cf)
+        out = self._transform_batch_native(u8, params, standardize, cf, buffers)
         # float64 users get float32 precision, cast once
         return out.astype(out_dtype, copy=False)
 
     def _transform_batch_native(self, u8: np.ndarray, params: dict[str, np.ndarray],
-                                standardize: bool, cf: bool) -> np.ndarray:
+                                standardize: bool, cf: bool,
+                                buffers: OutputPool | None = None) -> np.ndarray:
         """The native path: one ``ops.augment`` call, then what cannot be fused."""
         n, h, w, c = u8.shape
         shift = np.asarray(params["channel_shift_intensity"], np.float64)
@@ -678,11 +683,15 @@ class ImageDataGenerator:
             if not (fuse_fc and fuse_fs) or (mean is not None and mean.size not in (1, c)) \
                     or (std is not None and std.size not in (1, c)):
                 fuse, scale, mean, std = False, 1.0, None, None
+        shape = (n, c, h, w) if cf else (n, h, w, c)
         out = ops.augment(u8, m, inverse=True, interpolation=_INTERPOLATIONS[
             self.interpolation_order], fill_mode=self.fill_mode,
             cval=float(self.cval) if self.fill_mode == "constant" else 0,
             mean=mean, std=std, scale=scale, dtype="float32",
-            layout="NCHW" if cf else "NHWC", threads=1 if n == 1 else None)
+            layout="NCHW" if cf else "NHWC", threads=1 if n == 1 else None,
+            out=None if buffers is None else buffers.take(shape, np.float32))
+        if buffers is not None:
+            buffers.keep(out)
         if has_shift:
             out = _channel_shift(out, shift)
         if has_bright:
@@ -945,6 +954,8 @@ class Iterator:
         self._ahead: collections.deque = collections.deque()
         self._executor: ThreadPoolExecutor | None = None
         self._state_after: tuple | None = None  # np.random after the last draw ahead
+        # Batch buffers (gathered sources, outputs) are recycled once dropped.
+        self._buffers = OutputPool(size=2 * (self.prefetch + 2))
 
     def _set_index_array(self) -> None:
         self.index_array = np.arange(self.n)
@@ -1166,12 +1177,27 @@ class NumpyArrayIterator(Iterator):
         gen = self.image_data_generator
         return index_array, gen._random_batch_params(len(index_array), self.x.shape[1:])
 
+    def _gather(self, index_array: np.ndarray) -> np.ndarray:
+        """``self.x[index_array]``: a view for a run of consecutive indices, else a copy
+        into a recycled buffer."""
+        idx = np.asarray(index_array)
+        if idx.size and idx[-1] - idx[0] == idx.size - 1 and np.all(np.diff(idx) == 1):
+            return self.x[idx[0]:idx[-1] + 1]
+        buf = self._buffers.take((idx.size, *self.x.shape[1:]), self.x.dtype)
+        if buf is None:
+            buf = self.x[idx]
+        else:
+            np.take(self.x, idx, axis=0, out=buf)
+        self._buffers.keep(buf)
+        return buf
+
     def _produce(self, plan: tuple):
         index_array, params = plan
         gen = self.image_data_generator
-        xb = self.x[index_array]
+        xb = self._gather(index_array)
         batch_x = gen._transform_batch(xb, params, standardize=True,
-                                       xb_u8=xb if self._x_u8 is not None else None)
+                                       xb_u8=xb if self._x_u8 is not None else None,
+                                       buffers=self._buffers)
         batch_x = batch_x.astype(self.dtype, copy=False)
         if self.save_to_dir:
             self._save(batch_x, index_array, 10**4)
@@ -1370,6 +1396,20 @@ class DirectoryIterator(Iterator):
         gen = self.image_data_generator
         return index_array, gen._random_batch_params(len(index_array), self.image_shape)
 
+    def _gather(self, index_array: np.ndarray) -> np.ndarray:
+        """``self.x[index_array]``: a view for a run of consecutive indices, else a copy
+        into a recycled buffer."""
+        idx = np.asarray(index_array)
+        if idx.size and idx[-1] - idx[0] == idx.size - 1 and np.all(np.diff(idx) == 1):
+            return self.x[idx[0]:idx[-1] + 1]
+        buf = self._buffers.take((idx.size, *self.x.shape[1:]), self.x.dtype)
+        if buf is None:
+            buf = self.x[idx]
+        else:
+            np.take(self.x, idx, axis=0, out=buf)
+        self._buffers.keep(buf)
+        return buf
+
     def _produce(self, plan: tuple):
         index_array, params = plan
         if self._pool is None:
@@ -1388,7 +1428,8 @@ class DirectoryIterator(Iterator):
         if self.data_format == "channels_first":
             u8 = np.moveaxis(u8, 3, 1)
         gen = self.image_data_generator
-        batch_x = gen._transform_batch(u8, params, standardize=True, xb_u8=u8)
+        batch_x = gen._transform_batch(u8, params, standardize=True, xb_u8=u8,
+                                       buffers=self._buffers)
         batch_x = batch_x.astype(self.dtype, copy=False)
         if self.save_to_dir:
             self._save(batch_x, index_array, 10**7)

@@ -556,3 +556,22 @@ def test_iterators_feed_keras_model_fit(image_tree):
         str(image_tree), target_size=(8, 8), batch_size=4, class_mode="binary")
     assert isinstance(it2, keras.utils.PyDataset)
     model.fit(it2, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_flow_batches_held_by_the_caller_stay_intact(shuffle):
+    """flow recycles its batch buffers only once dropped: a batch kept across later
+    next() calls keeps its values, and a recycled buffer gives the same batches."""
+    x = np.stack([_photo(96, 128, seed=i) for i in range(40)])
+    kw = dict(rotation_range=20, horizontal_flip=True, rescale=1 / 255)
+    it = ImageDataGenerator(**kw).flow(x, batch_size=20, shuffle=shuffle, seed=3,
+                                       prefetch=0)
+    ref = ImageDataGenerator(**kw).flow(x, batch_size=20, shuffle=shuffle, seed=3,
+                                        prefetch=0)
+    held = next(it)
+    kept = held.copy()
+    np.testing.assert_array_equal(held, next(ref))
+    for _ in range(5):
+        batch = next(it)
+        np.testing.assert_array_equal(batch, next(ref))  # recycled memory, same values
+    np.testing.assert_array_equal(held, kept)
