@@ -15,8 +15,8 @@ as in ``cv2.warpAffine``, unless ``inverse=True``. Sizes are ``(height, width)``
 Bilinear sampling is fixed point, the same integer formula on every path (general or
 axis-aligned matrices, AVX2 or scalar code): source coordinates rounded to 1/4096 pixel,
 interpolated values carried to 2^-16 grey level, within 0.07 grey level of exact
-interpolation. Nearest sampling and the colour matrix and output conversion are exact
-float32 arithmetic on those values. See ``csrc/augment.c``.
+interpolation. Nearest samples are exact; the colour matrix and the output conversion
+are float32 arithmetic on the samples. See ``csrc/augment.c``.
 
 Fill modes, for a row ``a b c d``::
 
