@@ -193,8 +193,6 @@ FA_VBMI_FN FA_LUT_INLINE void run_vbmi_c(const uint8_t *s, uint8_t *d, int64_t l
             map_part(s + x, d + x, len - x, T, C, ph, M);
         ph = (ph + 64) % C;
     }
-    if (stream)
-        _mm_sfence(); /* order the streamed stores before the caller reads them */
 }
 
 FA_VBMI_FN static void run_vbmi(const uint8_t *s, uint8_t *d, int64_t len, const uint8_t *t,
@@ -251,12 +249,15 @@ static int lut_task(void *ctx, int64_t k)
     const uint8_t *s = a->src + n * a->src_image_stride + y0 * a->src_row_stride;
     uint8_t *d = a->dst + (n * a->h + y0) * row;
     const int c = same_tables(t, (int)a->c) ? 1 : (int)a->c;
-    if (a->src_row_stride == row) { /* contiguous rows: one run for the chunk */
+    if (a->src_row_stride == row) /* contiguous rows: one run for the chunk */
         p->run(s, d, (y1 - y0) * row, t, c, p->stream);
-        return 0;
-    }
-    for (int64_t y = y0; y < y1; ++y, s += a->src_row_stride, d += row)
-        p->run(s, d, row, t, c, p->stream);
+    else
+        for (int64_t y = y0; y < y1; ++y, s += a->src_row_stride, d += row)
+            p->run(s, d, row, t, c, p->stream);
+#if FA_LUT_VBMI
+    if (p->stream)
+        _mm_sfence(); /* order the streamed stores before anyone reads the output */
+#endif
     return 0;
 }
 
