@@ -158,9 +158,10 @@ FA_VBMI_FN FA_LUT_INLINE void run_vbmi_c(const uint8_t *s, uint8_t *d, int64_t l
     __m512i T[16];
     for (int i = 0; i < 4 * C; ++i)
         T[i] = _mm512_loadu_si512((const void *)(t + 64 * i));
-    __mmask64 M[4] = {0, 0, 0, 0};
-    for (int k = 0; k < C && C > 1; ++k)
-        M[k] = C == 3 ? M3[k] : M4[k];
+    __mmask64 M[4] = {0, 0, 0, 0}; /* unused for C = 1 */
+    if (C > 1)
+        for (int k = 0; k < C; ++k)
+            M[k] = C == 3 ? M3[k] : M4[k];
     int64_t x = 0;
     int ph = 0; /* channel of byte x */
     if (stream) {

@@ -136,8 +136,9 @@ _LUT_PATHS = ("portable", "avx512vbmi")
 
 def lut_path(str request=None):
     """The implementation ``lut`` runs: "avx512vbmi" where the CPU has it, else
-    "portable". ``request`` "portable" forces portable C (tests use it to cover both),
-    "best" restores the default; the return value is the path now in use."""
+    "portable". ``request`` "portable" forces portable C for the whole process (the
+    tests and bench/bench_lut.py use it to cover both), "best" restores the default;
+    the return value is the path now in use."""
     if request is None:
         return _LUT_PATHS[fa_lut_path(-1)]
     if request not in ("portable", "best"):
