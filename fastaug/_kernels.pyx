@@ -49,6 +49,13 @@ cdef extern from "fastaug.h" nogil:
     void fa_set_simd(int enabled)
 
 
+cdef extern from *:
+    """
+    int fa_lut_path(int request); /* csrc/lut.c */
+    """
+    int fa_lut_path(int request)
+
+
 cdef inline int64_t _batch_stride(cnp.ndarray a):
     # One array may serve the whole batch: its leading axis has length 1.
     return 0 if cnp.PyArray_DIM(a, 0) == 1 else cnp.PyArray_STRIDE(a, 0) // a.itemsize
@@ -123,6 +130,21 @@ def lut(cnp.ndarray src, cnp.ndarray dst, cnp.ndarray tables, int threads):
     a.threads = threads
     with nogil:
         fa_lut(&a)
+
+
+_LUT_PATHS = ("portable", "avx512vbmi")
+
+
+def lut_path(str request=None):
+    """The implementation ``lut`` runs: "avx512vbmi" where the CPU has it, else
+    "portable". ``request`` "portable" forces portable C for the whole process (the
+    tests and bench/bench_lut.py use it to cover both), "best" restores the default;
+    the return value is the path now in use."""
+    if request is None:
+        return _LUT_PATHS[fa_lut_path(-1)]
+    if request not in ("portable", "best"):
+        raise ValueError(f'request must be None, "portable" or "best", got {request!r}')
+    return _LUT_PATHS[fa_lut_path(0 if request == "portable" else 1)]
 
 
 def max_threads():

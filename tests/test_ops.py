@@ -612,9 +612,42 @@ def test_color_matrix_non_contiguous(rng, view):
 
 
 # ---- lut ------------------------------------------------------------------------------
+# lut has two native implementations (portable C and, where the CPU has it, AVX-512
+# VBMI); the `lut_path` fixture runs a test on each that this machine can run.
 
 
-def test_lut_shapes(rng, channels):
+def _lut_paths():
+    best = _kernels.lut_path("best")
+    return sorted({"portable", best})
+
+
+@pytest.fixture(params=_lut_paths())
+def lut_path(request):
+    request_name = "portable" if request.param == "portable" else "best"
+    assert _kernels.lut_path(request_name) == request.param
+    yield request.param
+    _kernels.lut_path("best")
+
+
+def lut_reference(images, tables):
+    """``tables`` (N, C, 256) applied to ``images`` (N, H, W, C) by numpy indexing."""
+    n, channels = images.shape[0], images.shape[3]
+    return tables[np.arange(n)[:, None, None, None], np.arange(channels), images]
+
+
+def test_lut_path_switch():
+    assert _kernels.lut_path() in ("portable", "avx512vbmi")
+    try:
+        assert _kernels.lut_path("portable") == "portable"
+        assert _kernels.lut_path() == "portable"
+    finally:
+        best = _kernels.lut_path("best")
+    assert best == _kernels.lut_path()
+    with pytest.raises(ValueError, match="request"):
+        _kernels.lut_path("fast")
+
+
+def test_lut_shapes(rng, channels, lut_path):
     images = photo_batch(3, 9, 7, channels)
     one = rng.integers(0, 256, 256, dtype=np.uint8)
     per_channel = rng.integers(0, 256, (channels, 256), dtype=np.uint8)
@@ -625,6 +658,51 @@ def test_lut_shapes(rng, channels):
     batch = np.arange(3)[:, None, None, None]
     expected = per_image[batch, np.arange(channels), images]
     np.testing.assert_array_equal(ops.lut(images, per_image), expected)
+
+
+# Row lengths w * C around the SIMD path's 64-byte vectors and 192-byte (C = 3) blocks;
+# with contiguous rows the whole image is one run of h * w * C bytes.
+LUT_WIDTHS = [1, 2, 5, 16, 21, 22, 43, 47, 63, 64, 65, 85, 129]
+
+
+@pytest.mark.parametrize("width", LUT_WIDTHS)
+def test_lut_run_lengths(rng, channels, lut_path, width):
+    tables = rng.integers(0, 256, (3, channels, 256), dtype=np.uint8)
+    for height in (1, 3):
+        images = random_batch(rng, 3, height, width, channels)
+        np.testing.assert_array_equal(ops.lut(images, tables), lut_reference(images, tables))
+        # Rows one pixel apart in a wider buffer: every row is a run of its own.
+        rows = random_batch(rng, 3, height, width + 1, channels)[:, :, :width]
+        np.testing.assert_array_equal(ops.lut(rows, tables), lut_reference(rows, tables))
+
+
+def test_lut_channels_sharing_a_table(rng, channels, lut_path):
+    # Images whose channels share a table are mapped as one channel: the test must see
+    # that one differing entry, in the last channel's last entry, keeps them apart.
+    images = random_batch(rng, 4, 11, 13, channels)
+    images[:, 0, 0, -1] = 255
+    shared = rng.integers(0, 256, 256, dtype=np.uint8)
+    tables = np.stack([np.tile(shared, (channels, 1))] * 4)
+    tables[1, -1, 255] ^= 1
+    tables[2] = rng.integers(0, 256, (channels, 256), dtype=np.uint8)
+    np.testing.assert_array_equal(ops.lut(images, tables), lut_reference(images, tables))
+
+
+@pytest.mark.parametrize("rows", ["contiguous", "strided"])
+def test_lut_large_batch_streams(rng, lut_path, rows):
+    # Above 8 MiB of output the SIMD path streams its stores past the caches; 257 images
+    # of 36300 bytes start at every alignment, and so does the misaligned `out`.
+    base = random_batch(rng, 257, 110, 111, 3)
+    images = base[:, :, :110] if rows == "strided" else np.ascontiguousarray(base[:, :, :110])
+    assert images.nbytes > 8 << 20
+    tables = rng.integers(0, 256, (257, 3, 256), dtype=np.uint8)
+    expected = lut_reference(images, tables)
+    out = np.empty(images.nbytes + 1, np.uint8)[1:].reshape(images.shape)
+    ops.lut(images, tables, out=out, threads=1)
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(ops.lut(images, tables, threads=2), expected)
+    one = tables[0, 0]
+    np.testing.assert_array_equal(ops.lut(images, one, threads=2), one[images])
 
 
 def test_lut_table_memory_layouts(rng):
@@ -647,7 +725,7 @@ def test_lut_matches_cv2(rng):
 
 
 @pytest.mark.parametrize("view", VIEWS)
-def test_lut_non_contiguous_and_3d(rng, view):
+def test_lut_non_contiguous_and_3d(rng, view, lut_path):
     images = VIEWS[view](photo_batch(6, 26, 39, 4))
     table = rng.integers(0, 256, 256, dtype=np.uint8)
     np.testing.assert_array_equal(ops.lut(images, table), table[images])
