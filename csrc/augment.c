@@ -161,13 +161,13 @@ FA_INLINE float sample_value(int32_t v)
 }
 
 FA_INLINE void finish_plain(const image_ctx *ic, int C, const int32_t *p, int64_t y,
-                             int64_t x0)
+                             int64_t x0, int64_t x1)
 {
     const fa_augment_args *a = ic->a;
     const int64_t ow = a->ow, ps = ic->plane;
     if (a->output == FA_OUT_U8_NHWC) {
         uint8_t *d = ic->dst8 + y * ow * C;
-        for (int64_t x = x0; x < ow; ++x)
+        for (int64_t x = x0; x < x1; ++x)
             for (int c = 0; c < C; ++c)
                 d[x * C + c] = (uint8_t)((p[c * ps + x] + FA_VONE / 2) >> FA_VBITS);
     } else if (a->output == FA_OUT_F32_NCHW) {
@@ -175,12 +175,12 @@ FA_INLINE void finish_plain(const image_ctx *ic, int C, const int32_t *p, int64_
             float *d = ic->dstf + (c * a->oh + y) * ow;
             const float scale = a->scale[c], offset = a->offset[c];
             const int32_t *q = p + c * ps;
-            for (int64_t x = x0; x < ow; ++x)
+            for (int64_t x = x0; x < x1; ++x)
                 d[x] = sample_value(q[x]) * scale + offset;
         }
     } else {
         float *d = ic->dstf + y * ow * C;
-        for (int64_t x = x0; x < ow; ++x)
+        for (int64_t x = x0; x < x1; ++x)
             for (int c = 0; c < C; ++c)
                 d[x * C + c] = sample_value(p[c * ps + x]) * a->scale[c] + a->offset[c];
     }
@@ -197,7 +197,7 @@ FA_INLINE float color_value(const float *m, int C, const int32_t *p, int64_t ps,
 }
 
 FA_INLINE void finish_color(const image_ctx *ic, int C, const int32_t *p, int64_t y,
-                             int64_t x0)
+                             int64_t x0, int64_t x1)
 {
     const fa_augment_args *a = ic->a;
     const int64_t ow = a->ow, ps = ic->plane;
@@ -205,19 +205,19 @@ FA_INLINE void finish_color(const image_ctx *ic, int C, const int32_t *p, int64_
     memcpy(m, ic->color, sizeof(float) * (size_t)(C * (C + 1)));
     if (a->output == FA_OUT_U8_NHWC) {
         uint8_t *d = ic->dst8 + y * ow * C;
-        for (int64_t x = x0; x < ow; ++x)
+        for (int64_t x = x0; x < x1; ++x)
             for (int c = 0; c < C; ++c)
                 d[x * C + c] = to_u8(color_value(m + c * (C + 1), C, p, ps, x));
     } else if (a->output == FA_OUT_F32_NCHW) {
         for (int c = 0; c < C; ++c) {
             float *d = ic->dstf + (c * a->oh + y) * ow;
             const float scale = a->scale[c], offset = a->offset[c];
-            for (int64_t x = x0; x < ow; ++x)
+            for (int64_t x = x0; x < x1; ++x)
                 d[x] = color_value(m + c * (C + 1), C, p, ps, x) * scale + offset;
         }
     } else {
         float *d = ic->dstf + y * ow * C;
-        for (int64_t x = x0; x < ow; ++x)
+        for (int64_t x = x0; x < x1; ++x)
             for (int c = 0; c < C; ++c)
                 d[x * C + c] = color_value(m + c * (C + 1), C, p, ps, x) * a->scale[c] +
                                a->offset[c];
@@ -226,12 +226,12 @@ FA_INLINE void finish_color(const image_ctx *ic, int C, const int32_t *p, int64_
 
 #define FA_FINISH(Cn)                                                                   \
     FA_HOT static void finish_c##Cn(const image_ctx *ic, const int32_t *p, int64_t y,   \
-                                    int64_t x0)                                         \
+                                    int64_t x0, int64_t x1)                             \
     {                                                                                   \
         if (ic->color)                                                                  \
-            finish_color(ic, Cn, p, y, x0);                                             \
+            finish_color(ic, Cn, p, y, x0, x1);                                         \
         else                                                                            \
-            finish_plain(ic, Cn, p, y, x0);                                             \
+            finish_plain(ic, Cn, p, y, x0, x1);                                         \
     }
 FA_FINISH(1)
 FA_FINISH(3)
@@ -315,84 +315,143 @@ FA_TARGET_AVX2 static inline void store_f32_pixels(float *d, const __m256 *o, in
     }
 }
 
-/* finish_plain / finish_color for pixels [0, OW rounded down to 8), eight at a time,
-   with the scalar code's operations in its order; returns the pixels done. */
-FA_TARGET_AVX2 static int64_t finish_avx2(const image_ctx *ic, int C, const int32_t *p,
-                                          int64_t y)
+/* The vector constants of finishing. */
+typedef struct {
+    __m256 coef[4][4], bias[4], scale[4], offset[4];
+    int u8, nchw;
+} finish_consts;
+
+FA_TARGET_AVX2 static inline void finish_init(const image_ctx *ic, int C, finish_consts *k)
 {
     const fa_augment_args *a = ic->a;
-    const int64_t ow = a->ow, ps = ic->plane, done = ow / 8 * 8;
-    const __m256 unit = _mm256_set1_ps(1.0f / FA_VONE), half = _mm256_set1_ps(0.5f);
-    const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(255.0f);
-    __m256 coef[4][4], bias[4], scale[4], offset[4];
-    memset(coef, 0, sizeof coef);
-    memset(bias, 0, sizeof bias);
+    memset(k, 0, sizeof *k);
     for (int c = 0; c < C; ++c) {
-        scale[c] = _mm256_set1_ps(a->scale[c]);
-        offset[c] = _mm256_set1_ps(a->offset[c]);
+        k->scale[c] = _mm256_set1_ps(a->scale[c]);
+        k->offset[c] = _mm256_set1_ps(a->offset[c]);
         if (ic->color) {
             for (int j = 0; j < C; ++j)
-                coef[c][j] = _mm256_set1_ps(ic->color[c * (C + 1) + j]);
-            bias[c] = _mm256_set1_ps(ic->color[c * (C + 1) + C]);
+                k->coef[c][j] = _mm256_set1_ps(ic->color[c * (C + 1) + j]);
+            k->bias[c] = _mm256_set1_ps(ic->color[c * (C + 1) + C]);
         }
     }
-    const int u8 = a->output == FA_OUT_U8_NHWC, nchw = a->output == FA_OUT_F32_NCHW;
-    for (int64_t x = 0; x < done; x += 8) {
-        __m256 o[4];
-        __m256i q[4];
-        if (ic->color) {
-            __m256 v[4];
-            for (int j = 0; j < C; ++j)
-                v[j] = _mm256_mul_ps(
-                    _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(p + j * ps + x))), unit);
-            for (int c = 0; c < C; ++c) {
-                __m256 acc = _mm256_add_ps(bias[c], _mm256_mul_ps(coef[c][0], v[0]));
-                for (int j = 1; j < C; ++j)
-                    acc = _mm256_add_ps(acc, _mm256_mul_ps(coef[c][j], v[j]));
-                acc = _mm256_min_ps(_mm256_max_ps(acc, zero), top);
-                if (u8)
-                    q[c] = _mm256_cvttps_epi32(_mm256_add_ps(acc, half));
-                else
-                    o[c] = _mm256_add_ps(_mm256_mul_ps(acc, scale[c]), offset[c]);
-            }
-        } else {
-            for (int c = 0; c < C; ++c) {
-                const __m256i v = _mm256_loadu_si256((const __m256i *)(p + c * ps + x));
-                if (u8)
-                    q[c] = _mm256_srli_epi32(_mm256_add_epi32(v, _mm256_set1_epi32(FA_VONE / 2)),
-                                             FA_VBITS);
-                else
-                    o[c] = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v), unit),
-                                                       scale[c]), offset[c]);
-            }
+    k->u8 = a->output == FA_OUT_U8_NHWC;
+    k->nchw = a->output == FA_OUT_F32_NCHW;
+}
+
+/* finish_plain / finish_color of pixels x .. x + 7 of row y from their samples v[c],
+   with the scalar code's operations in its order. */
+FA_TARGET_AVX2 static inline void finish8(const image_ctx *ic, int C, const finish_consts *k,
+                                          const __m256i *v, int64_t y, int64_t x)
+{
+    const fa_augment_args *a = ic->a;
+    const int64_t ow = a->ow;
+    const __m256 unit = _mm256_set1_ps(1.0f / FA_VONE), half = _mm256_set1_ps(0.5f);
+    __m256 o[4];
+    __m256i q[4];
+    if (ic->color) {
+        __m256 f[4];
+        for (int j = 0; j < C; ++j)
+            f[j] = _mm256_mul_ps(_mm256_cvtepi32_ps(v[j]), unit);
+        for (int c = 0; c < C; ++c) {
+            __m256 acc = _mm256_add_ps(k->bias[c], _mm256_mul_ps(k->coef[c][0], f[0]));
+            for (int j = 1; j < C; ++j)
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(k->coef[c][j], f[j]));
+            acc = _mm256_min_ps(_mm256_max_ps(acc, _mm256_setzero_ps()), _mm256_set1_ps(255.0f));
+            if (k->u8)
+                q[c] = _mm256_cvttps_epi32(_mm256_add_ps(acc, half));
+            else
+                o[c] = _mm256_add_ps(_mm256_mul_ps(acc, k->scale[c]), k->offset[c]);
         }
-        if (u8)
-            store_u8_pixels(ic->dst8 + (y * ow + x) * C, q, C, (x + 8) * C + 4 <= ow * C);
-        else if (nchw)
-            for (int c = 0; c < C; ++c)
-                _mm256_storeu_ps(ic->dstf + (c * a->oh + y) * ow + x, o[c]);
-        else
-            store_f32_pixels(ic->dstf + (y * ow + x) * C, o, C);
+    } else {
+        for (int c = 0; c < C; ++c) {
+            if (k->u8)
+                q[c] = _mm256_srli_epi32(_mm256_add_epi32(v[c], _mm256_set1_epi32(FA_VONE / 2)),
+                                         FA_VBITS);
+            else
+                o[c] = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v[c]), unit),
+                                                   k->scale[c]), k->offset[c]);
+        }
+    }
+    if (k->u8)
+        store_u8_pixels(ic->dst8 + (y * ow + x) * C, q, C, (x + 8) * C + 4 <= ow * C);
+    else if (k->nchw)
+        for (int c = 0; c < C; ++c)
+            _mm256_storeu_ps(ic->dstf + (c * a->oh + y) * ow + x, o[c]);
+    else
+        store_f32_pixels(ic->dstf + (y * ow + x) * C, o, C);
+}
+
+/* Pixels [x0, x1) of row y (x1 - x0 a multiple of 8) from the planes p. */
+FA_TARGET_AVX2 static void finish_avx2(const image_ctx *ic, int C, const int32_t *p, int64_t y,
+                                       int64_t x0, int64_t x1)
+{
+    finish_consts k;
+    finish_init(ic, C, &k);
+    for (int64_t x = x0; x < x1; x += 8) {
+        __m256i v[4];
+        for (int c = 0; c < C; ++c)
+            v[c] = _mm256_loadu_si256((const __m256i *)(p + c * ic->plane + x));
+        finish8(ic, C, &k, v, y, x);
+    }
+}
+
+/* The same from the vertical step of cached rows t and b (weight w), [0, OW rounded
+   down to 8); returns the pixels done. */
+FA_TARGET_AVX2 static int64_t blend_finish_avx2(const image_ctx *ic, int C, const int32_t *t,
+                                                const int32_t *b, int32_t w, int64_t y)
+{
+    finish_consts k;
+    finish_init(ic, C, &k);
+    const int64_t done = ic->a->ow / 8 * 8;
+    const __m256i wv = _mm256_set1_epi32(w), round = _mm256_set1_epi32(1 << (FA_VSHIFT - 1));
+    for (int64_t x = 0; x < done; x += 8) {
+        __m256i v[4];
+        for (int c = 0; c < C; ++c) {
+            const __m256i tv = _mm256_loadu_si256((const __m256i *)(t + c * ic->plane + x));
+            const __m256i bv = _mm256_loadu_si256((const __m256i *)(b + c * ic->plane + x));
+            /* mix_y */
+            const __m256i sum = _mm256_add_epi32(_mm256_slli_epi32(tv, FA_WBITS),
+                                                 _mm256_mullo_epi32(_mm256_sub_epi32(bv, tv), wv));
+            v[c] = _mm256_srli_epi32(_mm256_add_epi32(sum, round), FA_VSHIFT);
+        }
+        finish8(ic, C, &k, v, y, x);
     }
     return done;
 }
 #endif
 
-FA_INLINE void finish_row(const image_ctx *ic, int C, const int32_t *p, int64_t y)
+/* Scalar finishing of pixels [x0, x1) of row y. */
+FA_INLINE void finish_scalar(const image_ctx *ic, int C, const int32_t *p, int64_t y,
+                             int64_t x0, int64_t x1)
 {
-    int64_t x = 0;
-#if FA_AVX2
-    if (ic->vector)
-        x = finish_avx2(ic, C, p, y);
-#endif
-    if (x == ic->a->ow)
+    if (x0 >= x1)
         return;
     if (C == 1)
-        finish_c1(ic, p, y, x);
+        finish_c1(ic, p, y, x0, x1);
     else if (C == 3)
-        finish_c3(ic, p, y, x);
+        finish_c3(ic, p, y, x0, x1);
     else
-        finish_c4(ic, p, y, x);
+        finish_c4(ic, p, y, x0, x1);
+}
+
+/* Pixels [x0, x1) of row y from the planes p. */
+FA_INLINE void finish_range(const image_ctx *ic, int C, const int32_t *p, int64_t y, int64_t x0,
+                            int64_t x1)
+{
+    int64_t x = x0;
+#if FA_AVX2
+    if (ic->vector) {
+        x = x0 + (x1 - x0) / 8 * 8;
+        if (x > x0)
+            finish_avx2(ic, C, p, y, x0, x);
+    }
+#endif
+    finish_scalar(ic, C, p, y, x, x1);
+}
+
+FA_INLINE void finish_row(const image_ctx *ic, int C, const int32_t *p, int64_t y)
+{
+    finish_range(ic, C, p, y, 0, ic->a->ow);
 }
 
 /* ---- stage 1, general path: any matrix ------------------------------------------- */
@@ -513,15 +572,14 @@ FA_TARGET_AVX2 static inline __m256i weight_pairs(__m256i s)
                            _mm256_slli_epi32(w, 16));
 }
 
-/* The vertical step for eight pixels of one channel, stored to q. */
-FA_TARGET_AVX2 static inline void mix_y8(__m256i top, __m256i bottom, __m256i wy, int32_t *q)
+/* The vertical step for eight pixels of one channel. */
+FA_TARGET_AVX2 static inline __m256i mix_y8(__m256i top, __m256i bottom, __m256i wy)
 {
     /* (top >> 5) in the low words, (bottom >> 5) in the high words (bottom < 2^20). */
     const __m256i pair = _mm256_blend_epi16(_mm256_srli_epi32(top, FA_HSHIFT),
                                             _mm256_slli_epi32(bottom, 16 - FA_HSHIFT), 0xAA);
     const __m256i v = _mm256_madd_epi16(pair, wy);
-    _mm256_storeu_si256((__m256i *)q,
-                        _mm256_srli_epi32(_mm256_add_epi32(v, _mm256_set1_epi32(4)), FA_VSHIFT));
+    return _mm256_srli_epi32(_mm256_add_epi32(v, _mm256_set1_epi32(4)), FA_VSHIFT);
 }
 
 /* pshufb masks per channel c: the (left, right) bytes of the two 8-byte pixel pairs of
@@ -549,13 +607,15 @@ FA_TARGET_AVX2 static inline __m256i pair_mask_c1(void)
                             -128, 13, -128);
 }
 
-/* Bilinear samples of pixels [x0, x1) (all interior, x1 - x0 a multiple of 8), C = 3 or
-   4: for each pixel one 8-byte gather from its top-left and one from its bottom-left
-   neighbour bring both columns. */
+/* Pixels [x0, x1) of output row y (all interior, x1 - x0 a multiple of 8), sampled and
+   finished, C = 3 or 4: for each pixel one 8-byte gather from its top-left and one from
+   its bottom-left neighbour bring both columns. */
 FA_TARGET_AVX2 static void bilinear_run_avx2(const image_ctx *ic, int C, const row_line *l,
-                                             int64_t x0, int64_t x1, int32_t *p)
+                                             int64_t x0, int64_t x1, int64_t y)
 {
-    const int64_t rs = ic->a->src_row_stride, ps = ic->plane;
+    const int64_t rs = ic->a->src_row_stride;
+    finish_consts k;
+    finish_init(ic, C, &k);
     const long long *top = (const long long *)ic->src;
     const long long *bottom = (const long long *)(ic->src + rs);
     const __m256d rx = _mm256_set1_pd(l->rx), sx = _mm256_set1_pd(l->sx);
@@ -581,21 +641,25 @@ FA_TARGET_AVX2 static void bilinear_run_avx2(const image_ctx *ic, int C, const r
         const __m256i ba = _mm256_i32gather_epi64(bottom, ia, 1);
         const __m256i bb = _mm256_i32gather_epi64(bottom, ib, 1);
         const __m256i wx = unshuffle8(weight_pairs(cx)), wy = unshuffle8(weight_pairs(cy));
+        __m256i v[4];
         for (int c = 0; c < C; ++c) {
             const __m256i t = _mm256_madd_epi16(
                 _mm256_or_si256(_mm256_shuffle_epi8(ta, ma[c]), _mm256_shuffle_epi8(tb, mb[c])), wx);
             const __m256i b = _mm256_madd_epi16(
                 _mm256_or_si256(_mm256_shuffle_epi8(ba, ma[c]), _mm256_shuffle_epi8(bb, mb[c])), wx);
-            mix_y8(t, b, wy, p + c * ps + x);
+            v[c] = mix_y8(t, b, wy);
         }
+        finish8(ic, C, &k, v, y, x);
     }
 }
 
 /* The same for C = 1: a 4-byte gather brings a pixel and its right neighbour. */
 FA_TARGET_AVX2 static void bilinear_run_avx2_c1(const image_ctx *ic, const row_line *l,
-                                                int64_t x0, int64_t x1, int32_t *p)
+                                                int64_t x0, int64_t x1, int64_t y)
 {
     const int64_t rs = ic->a->src_row_stride;
+    finish_consts k;
+    finish_init(ic, 1, &k);
     const int *top = (const int *)ic->src, *bottom = (const int *)(ic->src + rs);
     const __m256d rx = _mm256_set1_pd(l->rx), sx = _mm256_set1_pd(l->sx);
     const __m256d ry = _mm256_set1_pd(l->ry), sy = _mm256_set1_pd(l->sy);
@@ -615,7 +679,8 @@ FA_TARGET_AVX2 static void bilinear_run_avx2_c1(const image_ctx *ic, const row_l
             _mm256_shuffle_epi8(_mm256_i32gather_epi32(top, off, 1), pairs), wx);
         const __m256i b = _mm256_madd_epi16(
             _mm256_shuffle_epi8(_mm256_i32gather_epi32(bottom, off, 1), pairs), wx);
-        mix_y8(t, b, wy, p + x);
+        const __m256i v = mix_y8(t, b, wy);
+        finish8(ic, 1, &k, &v, y, x);
     }
 }
 
@@ -741,7 +806,7 @@ FA_TARGET_AVX2 static int bilinear_block_avx2(const image_ctx *ic, int C, const 
             _mm256_or_si256(_mm256_shuffle_epi8(px[0], left), _mm256_shuffle_epi8(px[1], right)), wx);
         const __m256i b = _mm256_madd_epi16(
             _mm256_or_si256(_mm256_shuffle_epi8(px[2], left), _mm256_shuffle_epi8(px[3], right)), wx);
-        mix_y8(t, b, wy, p + c * ps + x);
+        _mm256_storeu_si256((__m256i *)(p + c * ps + x), mix_y8(t, b, wy));
     }
     return 1;
 }
@@ -792,6 +857,7 @@ FA_TARGET_AVX2 static int nearest_block_avx2(const image_ctx *ic, int C, const r
 }
 #endif
 
+/* Samples and finishes output row y (p: scratch planes). */
 FA_INLINE void bilinear_row(const image_ctx *ic, int C, int64_t y, int32_t *p)
 {
     const fa_augment_args *a = ic->a;
@@ -806,7 +872,7 @@ FA_INLINE void bilinear_row(const image_ctx *ic, int C, int64_t y, int32_t *p)
     l.xhi = ic->xmax * FA_WONE;
     l.ylo = ic->ymin * FA_WONE;
     l.yhi = ic->ymax * FA_WONE;
-    int64_t x = 0;
+    int64_t x = 0, done = 0; /* pixels [0, done) are finished */
 #if FA_AVX2
     if (ic->avx2) {
         /* 8-byte loads from a pixel (C = 3, 4) or 4-byte ones (C = 1). */
@@ -822,11 +888,14 @@ FA_INLINE void bilinear_row(const image_ctx *ic, int C, int64_t y, int32_t *p)
                     bilinear_scalar(ic, C, &l, k, p);
         const int64_t run = x < xb ? (xb - x) / 8 * 8 : 0;
         if (run > 0) {
+            /* Left to right: a row's uint8 stores may spill into the next pixels. */
+            finish_range(ic, C, p, y, 0, x);
             if (C == 1)
-                bilinear_run_avx2_c1(ic, &l, x, x + run, p);
+                bilinear_run_avx2_c1(ic, &l, x, x + run, y);
             else
-                bilinear_run_avx2(ic, C, &l, x, x + run, p);
+                bilinear_run_avx2(ic, C, &l, x, x + run, y);
             x += run;
+            done = x;
         }
         for (; x + 8 <= ow; x += 8)
             if (!bilinear_block_avx2(ic, C, &l, x, p))
@@ -836,6 +905,7 @@ FA_INLINE void bilinear_row(const image_ctx *ic, int C, int64_t y, int32_t *p)
 #endif
     for (; x < ow; ++x)
         bilinear_scalar(ic, C, &l, x, p);
+    finish_range(ic, C, p, y, done, ow);
 }
 
 FA_INLINE void nearest_scalar(const image_ctx *ic, int C, const row_line *l, int64_t x,
@@ -872,11 +942,12 @@ FA_INLINE int rows_general(const image_ctx *ic, int C, int interp, int64_t y0, i
 {
     int32_t *p = ic->rows;
     for (int64_t y = y0; y < y1; ++y) {
-        if (interp == FA_INTERP_BILINEAR)
+        if (interp == FA_INTERP_BILINEAR) {
             bilinear_row(ic, C, y, p);
-        else
+        } else {
             nearest_row(ic, C, y, p);
-        finish_row(ic, C, p, y);
+            finish_row(ic, C, p, y);
+        }
     }
     return 0;
 }
@@ -1068,11 +1139,22 @@ FA_HOT static void vertical(const int32_t *t, const int32_t *b, int32_t w, int64
         v[j] = mix_y(t[j], b[j], w);
 }
 
-/* A row exactly on source row t: the vertical step with weight 0. */
-FA_HOT static void vertical_exact(const int32_t *t, int64_t n, int32_t *v)
+/* The vertical step of cached rows t and b (weight w) and the finishing of output row
+   y; v: scratch planes. */
+FA_INLINE void blend_finish(const image_ctx *ic, int C, const int32_t *t, const int32_t *b,
+                            int32_t w, int32_t *v, int64_t y)
 {
-    for (int64_t j = 0; j < n; ++j)
-        v[j] = t[j] << (FA_WBITS - FA_VSHIFT);
+    const int64_t ow = ic->a->ow, ps = ic->plane;
+    int64_t x = 0;
+#if FA_AVX2
+    if (ic->vector)
+        x = blend_finish_avx2(ic, C, t, b, w, y);
+#endif
+    if (x == ow)
+        return;
+    for (int c = 0; c < C; ++c)
+        vertical(t + c * ps + x, b + c * ps + x, w, ow - x, v + c * ps + x);
+    finish_scalar(ic, C, v, y, x, ow);
 }
 
 /* d[k] = s[-k] for ow pixels of C bytes: a left-right flip. */
@@ -1240,16 +1322,12 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
             horizontal_for(ic, C, &tx, ya, 0, cache[0]);
             cached[0] = ya;
         }
-        if (ty.exact) {
-            vertical_exact(cache[0], n, v);
-        } else {
-            if (cached[1] != yb) {
-                horizontal_for(ic, C, &tx, yb, 0, cache[1]);
-                cached[1] = yb;
-            }
-            vertical(cache[0], cache[1], wy, n, v);
+        if (!ty.exact && cached[1] != yb) {
+            horizontal_for(ic, C, &tx, yb, 0, cache[1]);
+            cached[1] = yb;
         }
-        finish_row(ic, C, v, y);
+        /* A row exactly on source row ya blends it with itself, weight 0. */
+        blend_finish(ic, C, cache[0], ty.exact ? cache[0] : cache[1], ty.exact ? 0 : wy, v, y);
     }
     free(mem);
     return 0;
