@@ -405,12 +405,16 @@ class _Decoder:
         return 1
 
     def __call__(self, path: str) -> np.ndarray:
-        data = np.fromfile(path, dtype=np.uint8)
+        return self.decode(np.fromfile(path, dtype=np.uint8), f"image file {path!r}")
+
+    def decode(self, data: np.ndarray, what: str) -> np.ndarray:
+        """Encoded bytes (uint8 (K,)) as uint8 (H, W, channels); ``what`` names them in
+        the error raised when they do not decode."""
         img = None
         if data.size:
             img = self.cv2.imdecode(data, self.flags[self.factor(data)])
         if img is None:
-            raise ValueError(f"cannot decode image file {path!r} (corrupt or not an image)")
+            raise ValueError(f"cannot decode {what} (corrupt or not an image)")
         if self.channels == 1:
             return img[:, :, None]
         return self.cv2.cvtColor(img, self.cv2.COLOR_BGR2RGB)
