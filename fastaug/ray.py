@@ -118,7 +118,9 @@ def row_indices(ids: Any, column: str = "id") -> np.ndarray:
     if arr.ndim != 1:
         raise ValueError(f"id column {column!r} must hold one scalar id per row, got "
                          f"shape {arr.shape}")
-    if arr.dtype.kind == "O" and len(arr):
+    if len(arr) == 0:
+        return np.zeros(0, np.int64)
+    if arr.dtype.kind == "O":
         kinds = {_id_kind(v) for v in arr}
         if kinds == {"int"}:
             values = [int(v) for v in arr]
@@ -135,7 +137,7 @@ def row_indices(ids: Any, column: str = "id") -> np.ndarray:
     if arr.dtype.kind not in "iu" or arr.dtype == np.bool_:
         raise TypeError(f"id column {column!r} must hold integers or strings, got dtype "
                         f"{arr.dtype}")
-    if len(arr) and (arr.min() < 0 or int(arr.max()) > _MAX_INDEX):
+    if arr.min() < 0 or int(arr.max()) > _MAX_INDEX:
         raise ValueError(f"id column {column!r} must hold integers in 0..2**63-1, got "
                          f"{arr.min()}..{arr.max()}")
     return arr.astype(np.int64)
@@ -196,8 +198,6 @@ def _load_pipeline(pipeline, seed) -> SampleStream:
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
         pipe.seed = int(seed)
-    if not callable(pipe):
-        raise TypeError(f"pipeline is not callable: {pipe!r}")
     if isinstance(pipe, Compose):
         batch = [type(t).__name__ for t in pipe.transforms if t.kind == "batch"]
         if batch:
@@ -274,7 +274,8 @@ class Augment:
     ...                     batch_format="numpy", concurrency=2)
     """
 
-    def __init__(self, pipeline, seed: int | None = None, *, epoch: int | None = None,
+    def __init__(self, pipeline: SampleStream | Mapping | Sequence | str | os.PathLike,
+                 seed: int | None = None, *, epoch: int | None = None,
                  image_column: str = "image", id_column: str = "id",
                  output_column: str | None = None,
                  targets: Mapping[str, str] | None = None, box_format: str = "xyxy",
@@ -532,6 +533,10 @@ class Augment:
         if kind == "masks" and not as_list and len({r.shape for r in rows}) == 1:
             return np.stack(rows)
         return rows
+
+    def __getstate__(self) -> dict:
+        # The decoder (OpenCV module) and the thread pool are made again where used.
+        return {**self.__dict__, "_decoder": None, "_pool": None}
 
     def __del__(self) -> None:
         pool = getattr(self, "_pool", None)

@@ -8,8 +8,12 @@ instance (``ray.init(num_cpus=2)``, started once for the module) and skip withou
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
+import os
+import pickle
+import subprocess
 import sys
 import threading
 
@@ -25,6 +29,7 @@ from fastaug.ray import Augment, row_indices
 N = 24
 H, W = 40, 48
 TIMEOUT = 180.0  # seconds for one Ray job (actor start-up included)
+OMP_THREADS = 7  # what the Ray workers' environment says (see ray_local)
 
 
 def pipeline(seed: int = 5) -> fa.Compose:
@@ -92,6 +97,7 @@ def test_row_indices_integers_and_strings():
     assert row_indices(np.array(paths)).tolist() == want
     assert row_indices(objects([p.encode() for p in paths])).tolist() == want
     assert row_indices(np.zeros(0, np.int64)).shape == (0,)
+    assert row_indices(objects([])).shape == (0,)
 
 
 @pytest.mark.parametrize("ids, error, match", [
@@ -142,6 +148,17 @@ def test_seed_epoch_and_config_forms(data, tmp_path):
                                   expected(images, ids, epoch=2, seed=99))
     assert not np.array_equal(Augment(config, epoch=1)(batch)["image"],
                               expected(images, ids, epoch=2, seed=99))
+
+
+def test_pickles_and_never_imports_ray(data):
+    images, ids = data
+    blobs = objects(encode(images[:4], ".png"))
+    stage = Augment(pipeline(), threads=2)
+    first = stage({"id": ids[:4], "image": blobs})["image"]  # makes the decoder and pool
+    again = pickle.loads(pickle.dumps(stage))
+    np.testing.assert_array_equal(again({"id": ids[:4], "image": blobs})["image"], first)
+    code = "import sys, fastaug, fastaug.ray; assert 'ray' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_policy_pipeline(data):
@@ -291,8 +308,18 @@ def test_threads_from_the_cpu_allocation(monkeypatch):
 def ray_local():
     ray = pytest.importorskip("ray")
     pytest.importorskip("ray.data")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             logging_level="ERROR", configure_logging=False)
+    # The workers inherit OMP_NUM_THREADS=7 (Ray sets it to the CPU allocation only
+    # where it is unset): fastaug's process default then differs from the allocation.
+    saved = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = str(OMP_THREADS)
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 logging_level="ERROR", configure_logging=False)
+    finally:
+        if saved is None:
+            del os.environ["OMP_NUM_THREADS"]
+        else:
+            os.environ["OMP_NUM_THREADS"] = saved
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
@@ -303,6 +330,7 @@ def ray_local():
 def run(ray, ds, concurrency: int = 1, batch_size: int | None = None, num_cpus: float = 1,
         cls=Augment, **kwargs) -> dict:
     """map_batches(Augment) with ``concurrency`` actors; every row, sorted by id."""
+    gc.collect()  # finished jobs release their actors (and CPUs) when collected
     if hasattr(ray.data, "ActorPoolStrategy"):  # ``concurrency=`` is deprecated in 2.51
         pool = {"compute": ray.data.ActorPoolStrategy(size=concurrency)}
     else:
@@ -394,6 +422,7 @@ class ThreadProbe(Augment):
     def __call__(self, batch):
         out = super().__call__(batch)
         out["threads"] = np.full(len(out["id"]), self.threads)
+        out["default"] = np.full(len(out["id"]), fa.get_num_threads())
         return out
 
 
@@ -404,9 +433,9 @@ def test_ray_threads_follow_num_cpus(ray_local, data):
     pickler = ray_local.cloudpickle
     pickler.register_pickle_by_value(sys.modules[__name__])
     try:
-        assert set(run(ray_local, ds, 1, num_cpus=2, cls=ThreadProbe, pipeline=pipeline())
-                   ["threads"]) == {2}
-        assert set(run(ray_local, ds, 2, num_cpus=1, cls=ThreadProbe, pipeline=pipeline())
-                   ["threads"]) == {1}
+        out = run(ray_local, ds, 1, num_cpus=2, cls=ThreadProbe, pipeline=pipeline())
     finally:
         pickler.unregister_pickle_by_value(sys.modules[__name__])
+    # The allocation, not the process default (which OMP_NUM_THREADS sets to 7 here).
+    assert set(out["threads"]) == {2} and set(out["default"]) == {OMP_THREADS}
+    np.testing.assert_array_equal(out["image"], expected(images[:6], ids[:6])[np.argsort(ids[:6])])
