@@ -150,7 +150,7 @@ def test_seed_epoch_and_config_forms(data, tmp_path):
                               expected(images, ids, epoch=2, seed=99))
 
 
-def test_pickles_and_never_imports_ray(data):
+def test_pickles_and_never_imports_ray(data, tmp_path):
     images, ids = data
     blobs = objects(encode(images[:4], ".png"))
     stage = Augment(pipeline(), threads=2)
@@ -158,7 +158,7 @@ def test_pickles_and_never_imports_ray(data):
     again = pickle.loads(pickle.dumps(stage))
     np.testing.assert_array_equal(again({"id": ids[:4], "image": blobs})["image"], first)
     code = "import sys, fastaug, fastaug.ray; assert 'ray' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
 
 
 def test_policy_pipeline(data):
@@ -305,17 +305,23 @@ def test_threads_from_the_cpu_allocation(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def ray_local():
+def ray_local(tmp_path_factory):
     ray = pytest.importorskip("ray")
     pytest.importorskip("ray.data")
     # The workers inherit OMP_NUM_THREADS=7 (Ray sets it to the CPU allocation only
     # where it is unset): fastaug's process default then differs from the allocation.
     saved = os.environ.get("OMP_NUM_THREADS")
     os.environ["OMP_NUM_THREADS"] = str(OMP_THREADS)
+    # Ray puts the driver's working directory on the workers' sys.path: start it
+    # elsewhere, or a source checkout (without its built extension) would shadow the
+    # installed fastaug there.
+    here = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("ray"))
     try:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
                  logging_level="ERROR", configure_logging=False)
     finally:
+        os.chdir(here)
         if saved is None:
             del os.environ["OMP_NUM_THREADS"]
         else:
