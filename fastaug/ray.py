@@ -463,7 +463,7 @@ class Augment:
 
     def _images(self, column, ids: np.ndarray):
         """The image column as a uint8 (B, H, W[, C]) array or a list of (H, W, C)."""
-        col = column if isinstance(column, np.ndarray) else np.asarray(column, dtype=object)
+        col = column if isinstance(column, np.ndarray) else _object_array(list(column))
         name = self.image_column
         if col.dtype == np.uint8 and col.ndim >= 3:
             return col

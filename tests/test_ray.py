@@ -182,7 +182,7 @@ def test_encoded_bytes_and_paths(data, tmp_path, ext):
         paths.append(str(tmp_path / f"{i}{ext}"))
         with open(paths[-1], "wb") as f:
             f.write(b)
-    for column in (objects(paths), np.array(paths)):
+    for column in (objects(paths), np.array(paths), paths):
         out = Augment(pipeline(), image_column="path", output_column="image")(
             {"id": ids, "path": column})
         np.testing.assert_array_equal(out["image"], want)
@@ -204,8 +204,9 @@ def test_images_of_different_sizes(data):
     images, ids = data
     rows = [images[k][: H - k % 3 * 5, : W - k % 2 * 7] for k in range(6)]
     # A fixed output size: one (B, 32, 32, 3) array, as for a list given to Compose.
-    got = Augment(pipeline())({"id": ids[:6], "image": objects(rows)})["image"]
-    np.testing.assert_array_equal(got, expected(rows, ids[:6]))
+    for column in (objects(rows), rows):
+        got = Augment(pipeline())({"id": ids[:6], "image": column})["image"]
+        np.testing.assert_array_equal(got, expected(rows, ids[:6]))
     # Sizes that stay different: per-row arrays, each as the pipeline makes it alone.
     flip = fa.Compose([fa.HorizontalFlip(), fa.Brightness(0.3)], seed=2)
     got = Augment(flip)({"id": ids[:6], "image": objects(rows)})["image"]
