@@ -588,7 +588,7 @@ class Loader:
     prefetch : int
         Batches per worker that may be in flight or waiting (bounds memory).
     shard : (int, int), optional
-        ``(rank, world_size)``, e.g. :func:`fastaug.torch.distributed_shard()`: this
+        ``(rank, world_size)``, e.g. :func:`fastaug.torch.distributed_shard`: this
         process gets every ``world_size``-th sample of each epoch's permutation from
         ``rank`` on, the same number on every rank. Together the ranks cover the epoch
         once (padded by repeating its first samples, like ``DistributedSampler``;
