@@ -112,6 +112,69 @@ def classic_pipeline(height: int, width: int, seed: int = 0, threads=None):
     ], seed=seed, threads=threads)
 
 
+def read_pipeline(spec: str):
+    """The raw pipeline a JSON/YAML file or ``module:attribute`` holds, without building it.
+
+    Parameters
+    ----------
+    spec : str
+        Path of a ``.json``, ``.yaml`` or ``.yml`` file, or ``module:attribute``.
+
+    Returns
+    -------
+    object
+        The file's parsed content (a config dict or list), or the attribute as it is.
+    """
+    if os.path.exists(spec):
+        with open(spec, encoding="utf-8") as f:
+            text = f.read()
+        if spec.lower().endswith((".yaml", ".yml")):
+            try:
+                import yaml
+            except ImportError:
+                raise ImportError("reading a YAML pipeline needs PyYAML (pip install pyyaml); "
+                                  "or write the pipeline as JSON") from None
+            return yaml.safe_load(text)
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{spec} is not valid JSON: {exc}") from None
+    if ":" in spec:
+        module, _, attribute = spec.partition(":")
+        try:
+            return getattr(importlib.import_module(module), attribute)
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(f"cannot load pipeline {spec!r}: {exc}") from None
+    raise ValueError(f"pipeline {spec!r} is neither a file nor module:attribute")
+
+
+def build_pipeline(value, spec: str = "pipeline"):
+    """A Compose from a Compose, a list of transforms or a config (dict or list).
+
+    Parameters
+    ----------
+    value : Compose, list of Transform, dict or list
+        What :func:`read_pipeline` returned, or the object itself.
+    spec : str
+        Where it came from, for error messages.
+
+    Returns
+    -------
+    Compose
+    """
+    from . import Compose, Transform
+
+    if isinstance(value, Compose):
+        return value
+    if isinstance(value, (list, tuple)) and value and all(
+            isinstance(t, Transform) for t in value):
+        return Compose(value)
+    if isinstance(value, (dict, list)):
+        return Compose.from_config(value)
+    raise ValueError(f"pipeline {spec!r} is a {type(value).__name__}, not a Compose, "
+                     "a list of transforms or a config")
+
+
 def load_pipeline(spec: str, seed=None):
     """A Compose from a JSON/YAML file or ``module:attribute``.
 
@@ -128,41 +191,9 @@ def load_pipeline(spec: str, seed=None):
     -------
     Compose
     """
-    from . import Compose, Transform
+    from . import Compose
 
-    if os.path.exists(spec):
-        with open(spec, encoding="utf-8") as f:
-            text = f.read()
-        if spec.lower().endswith((".yaml", ".yml")):
-            try:
-                import yaml
-            except ImportError:
-                raise ImportError("reading a YAML pipeline needs PyYAML (pip install pyyaml); "
-                                  "or write the pipeline as JSON") from None
-            value = yaml.safe_load(text)
-        else:
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{spec} is not valid JSON: {exc}") from None
-    elif ":" in spec:
-        module, _, attribute = spec.partition(":")
-        try:
-            value = getattr(importlib.import_module(module), attribute)
-        except (ImportError, AttributeError) as exc:
-            raise ValueError(f"cannot load pipeline {spec!r}: {exc}") from None
-    else:
-        raise ValueError(f"pipeline {spec!r} is neither a file nor module:attribute")
-    if isinstance(value, Compose):
-        aug = value
-    elif isinstance(value, (list, tuple)) and value and all(
-            isinstance(t, Transform) for t in value):
-        aug = Compose(value)
-    elif isinstance(value, (dict, list)):
-        aug = Compose.from_config(value)
-    else:
-        raise ValueError(f"pipeline {spec!r} is a {type(value).__name__}, not a Compose, "
-                         "a list of transforms or a config")
+    aug = build_pipeline(read_pipeline(spec), spec)
     if seed is not None:
         aug = Compose(aug.transforms, seed=seed, threads=aug.threads)
     return aug

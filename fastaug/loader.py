@@ -405,12 +405,16 @@ class _Decoder:
         return 1
 
     def __call__(self, path: str) -> np.ndarray:
-        data = np.fromfile(path, dtype=np.uint8)
+        return self.decode(np.fromfile(path, dtype=np.uint8), f"image file {path!r}")
+
+    def decode(self, data: np.ndarray, what: str) -> np.ndarray:
+        """Encoded bytes (uint8 (K,)) as uint8 (H, W, channels); ``what`` names them in
+        the error raised when they do not decode."""
         img = None
         if data.size:
             img = self.cv2.imdecode(data, self.flags[self.factor(data)])
         if img is None:
-            raise ValueError(f"cannot decode image file {path!r} (corrupt or not an image)")
+            raise ValueError(f"cannot decode {what} (corrupt or not an image)")
         if self.channels == 1:
             return img[:, :, None]
         return self.cv2.cvtColor(img, self.cv2.COLOR_BGR2RGB)
@@ -584,9 +588,14 @@ class Loader:
     prefetch : int
         Batches per worker that may be in flight or waiting (bounds memory).
     shard : (int, int), optional
-        ``(rank, world_size)``: this process gets a disjoint part of each epoch's
-        permutation, the same size on every rank (padded by repeating samples, like
-        ``DistributedSampler``, unless ``drop_last``). Give all ranks the same seed.
+        ``(rank, world_size)``, e.g. :func:`fastaug.torch.distributed_shard`: this
+        process gets every ``world_size``-th sample of each epoch's permutation from
+        ``rank`` on, the same number on every rank. Together the ranks cover the epoch
+        once (padded by repeating its first samples, like ``DistributedSampler``;
+        with ``drop_last`` the last ``N % world_size`` are dropped instead). All ranks
+        must pass the same ``seed`` (required when shuffling) and an ``augment`` with
+        the same seed: augmentation follows the sample id, so sample ``i`` is
+        augmented alike whichever rank draws it.
     collate : callable, optional
         ``collate(images, labels) -> (images, labels)``, run in the worker after
         ``augment`` (labels is None without labels).
@@ -697,11 +706,6 @@ class Loader:
         self.drop_last = bool(drop_last)
         self.reuse_buffers = bool(reuse_buffers)
         self.timeout = timeout
-        if seed is None:
-            seed = int(np.random.SeedSequence().entropy) & ((1 << 63) - 1)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
-        self.seed = int(seed)
         if shard is None:
             shard = (0, 1)
         try:
@@ -714,6 +718,15 @@ class Loader:
         if drop_last and self._n < world:
             raise ValueError(f"{self._n} samples cannot be split among {world} ranks")
         self.shard = (rank, world)
+        if seed is None:
+            if world > 1 and self.shuffle:
+                # Each rank would draw its own permutation: the shards would overlap.
+                raise ValueError(f"seed is required with shard={shard!r} and shuffle=True: "
+                                 "every rank must draw the same permutation")
+            seed = int(np.random.SeedSequence().entropy) & ((1 << 63) - 1)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+        self.seed = int(seed)
 
         if augment is not None and not callable(augment):
             raise TypeError(f"augment must be callable, got {augment!r}")

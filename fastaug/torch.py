@@ -4,9 +4,21 @@ Imported lazily (``loader.to_torch()`` or ``import fastaug.torch``), so fastaug 
 depend on torch. Conversion happens in the loader's worker threads: ``torch.from_numpy``
 shares the batch's memory (no copy), and a layout change or pinning, when asked for, is
 done there too, off the training thread. Only the device copy runs in the consumer.
+
+Data-parallel training: each process loads its own part of every epoch, e.g. under
+``torchrun --nproc_per_node=8 train.py``::
+
+    dist.init_process_group("nccl")
+    loader = fastaug.Loader(images, labels, batch_size=256, augment=aug, seed=0,
+                            shard=fastaug.torch.distributed_shard())
+    for epoch in range(epochs):
+        loader.set_epoch(epoch)  # same permutation on every rank, a new one per epoch
+        for x, y in loader.to_torch(device=f"cuda:{local_rank}"):
+            ...
 """
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterator
 
@@ -15,7 +27,7 @@ import torch
 
 from .loader import Loader
 
-__all__ = ["TorchLoader", "to_tensor"]
+__all__ = ["TorchLoader", "distributed_shard", "to_tensor"]
 
 _CHANNELS = (1, 3, 4)
 
@@ -69,6 +81,46 @@ def to_tensor(x, channels_last: bool = False, pin_memory: bool = False):
     if pin_memory and not t.is_pinned():
         t = t.pin_memory()
     return t
+
+
+def distributed_shard(group=None) -> tuple[int, int]:
+    """``(rank, world_size)`` of this process, for ``Loader(shard=...)``.
+
+    Parameters
+    ----------
+    group : torch.distributed.ProcessGroup, optional
+        The data-parallel group (e.g. when tensor parallelism splits the world);
+        default the whole world.
+
+    Returns
+    -------
+    (int, int)
+        From the initialised ``torch.distributed`` process group; else from the
+        ``RANK`` and ``WORLD_SIZE`` environment variables (set by ``torchrun``); else
+        ``(0, 1)``.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        rank, world = dist.get_rank(group), dist.get_world_size(group)
+        if rank < 0:
+            raise ValueError("this process is not a member of the given process group")
+        return rank, world
+    if group is not None:
+        raise ValueError("group was given but torch.distributed is not initialised")
+    env = {name: os.environ.get(name) for name in ("RANK", "WORLD_SIZE")}
+    if env["RANK"] is None and env["WORLD_SIZE"] is None:
+        return 0, 1
+    if None in env.values():
+        missing = [k for k, v in env.items() if v is None]
+        raise ValueError(f"RANK and WORLD_SIZE must be set together; {missing[0]} is not set")
+    try:
+        rank, world = int(env["RANK"]), int(env["WORLD_SIZE"])
+    except ValueError:
+        raise ValueError(f"RANK and WORLD_SIZE must be integers, got RANK={env['RANK']!r} "
+                         f"WORLD_SIZE={env['WORLD_SIZE']!r}") from None
+    if world < 1 or not 0 <= rank < world:
+        raise ValueError(f"RANK={rank} and WORLD_SIZE={world} need 0 <= RANK < WORLD_SIZE")
+    return rank, world
 
 
 class TorchLoader:
