@@ -855,6 +855,105 @@ FA_TARGET_AVX2 static int nearest_block_avx2(const image_ctx *ic, int C, const r
     }
     return 1;
 }
+
+/* Fill "nearest": a sample's two neighbours along an axis, mapped onto the image, are
+   the neighbours of the coordinate clamped to [0, n - 1], and one at n - 1 is the same
+   as index n - 2 with weight 4096 on its right neighbour. So every pixel of the row
+   takes 8-byte loads (C = 3, 4; for C = 3 from 2 bytes before the pixel where one
+   exists) or 4-byte ones (C = 1) inside the image, with the scalar code's integers.
+   Pixels [x0, x1) of output row y, x1 - x0 a multiple of 8, sampled and finished.
+   Needs w >= 3 (C = 3), 2 (C = 4) or 4 (C = 1), and h >= 2. */
+FA_TARGET_AVX2 static void bilinear_replicate_avx2(const image_ctx *ic, int C, const row_line *l,
+                                                   int64_t x0, int64_t x1, int64_t y)
+{
+    const fa_augment_args *a = ic->a;
+    const int64_t rs = a->src_row_stride;
+    finish_consts k;
+    finish_init(ic, C, &k);
+    const double wmax = (double)(a->w - 1) * FA_WONE, hmax = (double)(a->h - 1) * FA_WONE;
+    /* clampd to the clip box (max first: NaN becomes lo), then to a 32-bit-safe range
+       just outside the image, which rounds to the same clamped integers. */
+    const __m256d xlo = _mm256_set1_pd(l->xlo > -1.0 ? l->xlo : -1.0);
+    const __m256d xhi = _mm256_set1_pd(l->xhi < wmax + 1.0 ? l->xhi : wmax + 1.0);
+    const __m256d ylo = _mm256_set1_pd(l->ylo > -1.0 ? l->ylo : -1.0);
+    const __m256d yhi = _mm256_set1_pd(l->yhi < hmax + 1.0 ? l->yhi : hmax + 1.0);
+    const __m256d rx = _mm256_set1_pd(l->rx), sx = _mm256_set1_pd(l->sx);
+    const __m256d ry = _mm256_set1_pd(l->ry), sy = _mm256_set1_pd(l->sy);
+    const __m256d zero = _mm256_setzero_pd(), unit = _mm256_set1_pd(1.0);
+    __m256d k0 = _mm256_setr_pd((double)x0, (double)x0 + 1, (double)x0 + 2, (double)x0 + 3);
+    __m256d k1 = _mm256_add_pd(k0, _mm256_set1_pd(4.0));
+    const __m256d eight = _mm256_set1_pd(8.0);
+    const __m256i zi = _mm256_setzero_si256();
+    const __m256i sxmax = _mm256_set1_epi32((int32_t)(a->w - 1) * FA_WONE);
+    const __m256i symax = _mm256_set1_epi32((int32_t)(a->h - 1) * FA_WONE);
+    const __m256i ixmax = _mm256_set1_epi32((int32_t)a->w - 2);
+    const __m256i iymax = _mm256_set1_epi32((int32_t)a->h - 2);
+    const __m256i stride = _mm256_set1_epi32((int32_t)rs);
+    const long long *top = (const long long *)ic->src;
+    const long long *bottom = (const long long *)(ic->src + rs);
+    __m256i ma[4], mb[4];
+    if (C > 1)
+        pair_masks(C, ma, mb);
+    const __m256i c1 = pair_mask_c1();
+    for (int64_t x = x0; x < x1; x += 8) {
+#define FA_CLAMP4(r, s, kk, lo, hi) \
+    _mm256_min_pd(_mm256_max_pd(_mm256_add_pd(r, _mm256_mul_pd(s, kk)), lo), hi)
+        const __m256i cx = _mm256_min_epi32(_mm256_max_epi32(coords8(zero, unit,
+            FA_CLAMP4(rx, sx, k0, xlo, xhi), FA_CLAMP4(rx, sx, k1, xlo, xhi)), zi), sxmax);
+        const __m256i cy = _mm256_min_epi32(_mm256_max_epi32(coords8(zero, unit,
+            FA_CLAMP4(ry, sy, k0, ylo, yhi), FA_CLAMP4(ry, sy, k1, ylo, yhi)), zi), symax);
+#undef FA_CLAMP4
+        k0 = _mm256_add_pd(k0, eight);
+        k1 = _mm256_add_pd(k1, eight);
+        /* Order 0 1 4 5 2 3 6 7 (coords8's) until the weights. */
+        const __m256i ix = _mm256_min_epi32(_mm256_srai_epi32(cx, FA_WBITS), ixmax);
+        const __m256i iy = _mm256_min_epi32(_mm256_srai_epi32(cy, FA_WBITS), iymax);
+        const __m256i wxs = _mm256_sub_epi32(cx, _mm256_slli_epi32(ix, FA_WBITS));
+        const __m256i wys = _mm256_sub_epi32(cy, _mm256_slli_epi32(iy, FA_WBITS));
+        const __m256i wx = unshuffle8(_mm256_or_si256(
+            _mm256_sub_epi32(_mm256_set1_epi32(FA_WONE), wxs), _mm256_slli_epi32(wxs, 16)));
+        const __m256i wy = unshuffle8(_mm256_or_si256(
+            _mm256_sub_epi32(_mm256_set1_epi32(FA_WONE), wys), _mm256_slli_epi32(wys, 16)));
+        const __m256i row = _mm256_mullo_epi32(iy, stride);
+        __m256i v[4];
+        if (C == 1) {
+            /* 4 bytes from min(ix, w - 4), shifted down to pixel ix. */
+            const __m256i start = _mm256_min_epi32(ix, _mm256_sub_epi32(ixmax, _mm256_set1_epi32(2)));
+            const __m256i shift = unshuffle8(_mm256_slli_epi32(_mm256_sub_epi32(ix, start), 3));
+            const __m256i off = unshuffle8(_mm256_add_epi32(row, start));
+            const __m256i t = _mm256_srlv_epi32(_mm256_i32gather_epi32((const int *)top, off, 1), shift);
+            const __m256i b = _mm256_srlv_epi32(_mm256_i32gather_epi32((const int *)bottom, off, 1), shift);
+            v[0] = mix_y8(_mm256_madd_epi16(_mm256_shuffle_epi8(t, c1), wx),
+                          _mm256_madd_epi16(_mm256_shuffle_epi8(b, c1), wx), wy);
+            finish8(ic, 1, &k, v, y, x);
+            continue;
+        }
+        __m256i col = C == 4 ? _mm256_slli_epi32(ix, 2) : _mm256_add_epi32(ix, _mm256_add_epi32(ix, ix));
+        __m256i sa = zi, sb = zi;
+        if (C == 3) {
+            /* From 2 bytes before the pixel (never before the row), shifted back. */
+            const __m256i back = _mm256_and_si256(_mm256_cmpgt_epi32(ix, zi), _mm256_set1_epi32(2));
+            col = _mm256_sub_epi32(col, back);
+            const __m256i bits = _mm256_slli_epi32(back, 3);
+            sa = _mm256_cvtepu32_epi64(_mm256_castsi256_si128(bits));
+            sb = _mm256_cvtepu32_epi64(_mm256_extracti128_si256(bits, 1));
+        }
+        const __m256i off = _mm256_add_epi32(row, col);
+        const __m128i ia = _mm256_castsi256_si128(off), ib = _mm256_extracti128_si256(off, 1);
+        const __m256i ta = _mm256_srlv_epi64(_mm256_i32gather_epi64(top, ia, 1), sa);
+        const __m256i tb = _mm256_srlv_epi64(_mm256_i32gather_epi64(top, ib, 1), sb);
+        const __m256i ba = _mm256_srlv_epi64(_mm256_i32gather_epi64(bottom, ia, 1), sa);
+        const __m256i bb = _mm256_srlv_epi64(_mm256_i32gather_epi64(bottom, ib, 1), sb);
+        for (int c = 0; c < C; ++c) {
+            const __m256i t = _mm256_madd_epi16(
+                _mm256_or_si256(_mm256_shuffle_epi8(ta, ma[c]), _mm256_shuffle_epi8(tb, mb[c])), wx);
+            const __m256i b = _mm256_madd_epi16(
+                _mm256_or_si256(_mm256_shuffle_epi8(ba, ma[c]), _mm256_shuffle_epi8(bb, mb[c])), wx);
+            v[c] = mix_y8(t, b, wy);
+        }
+        finish8(ic, C, &k, v, y, x);
+    }
+}
 #endif
 
 /* Samples and finishes output row y (p: scratch planes). */
@@ -874,13 +973,33 @@ FA_INLINE void bilinear_row(const image_ctx *ic, int C, int64_t y, int32_t *p)
     l.yhi = ic->ymax * FA_WONE;
     int64_t x = 0, done = 0; /* pixels [0, done) are finished */
 #if FA_AVX2
+    const int64_t min_w = C == 3 ? 3 : (C == 4 ? 2 : 4);
+    const int replicate = a->fill == FA_FILL_NEAREST && a->w >= min_w && a->h >= 2;
+    int64_t xa = 0, xb = 0; /* the interior run */
     if (ic->avx2) {
         /* 8-byte loads from a pixel (C = 3, 4) or 4-byte ones (C = 1). */
         l.ixmax = C == 4 ? a->w - 2 : (C == 3 ? a->w - 3 : a->w - 4);
         l.iymax = a->h - 2;
-        int64_t xa = 0, xb = 0;
         if (l.ixmax >= 0 && l.iymax >= 0)
             interior_run(&l, ow, &xa, &xb);
+    }
+    if (ic->avx2 && replicate) {
+        /* Blocks of 8 before and after the interior run, all finished directly. */
+        while (x + 8 <= ow && (x < xa || x + 8 > xb))
+            x += 8;
+        if (x > 0)
+            bilinear_replicate_avx2(ic, C, &l, 0, x, y);
+        const int64_t run = x < xb ? (xb - x) / 8 * 8 : 0;
+        if (run > 0 && C == 1)
+            bilinear_run_avx2_c1(ic, &l, x, x + run, y);
+        else if (run > 0)
+            bilinear_run_avx2(ic, C, &l, x, x + run, y);
+        x += run;
+        const int64_t end = ow / 8 * 8;
+        if (end > x)
+            bilinear_replicate_avx2(ic, C, &l, x, end, y);
+        x = done = end > x ? end : x;
+    } else if (ic->avx2) {
         /* Blocks of 8 up to the interior run, the run, blocks of 8 after it. */
         for (; x + 8 <= ow && (x < xa || x + 8 > xb); x += 8)
             if (!bilinear_block_avx2(ic, C, &l, x, p))
