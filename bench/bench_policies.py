@@ -7,28 +7,17 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import time  # noqa: E402
 
-import numpy as np  # noqa: E402
 
 import fastaug as fa  # noqa: E402
 from fastaug.bench import workloads  # noqa: E402
+from fastaug.bench.timing import median_ms  # noqa: E402
 
 try:
     import torch
     from torchvision.transforms import v2
 except ImportError:
     torch = v2 = None
-
-
-def med(f, r=5):
-    f()
-    ts = []
-    for _ in range(r):
-        t = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t)
-    return np.median(ts) * 1e3
 
 
 x = workloads.sample_images(256, 224)
@@ -45,10 +34,10 @@ if torch is not None:
     torch.set_num_threads(1)
     tensors = [torch.from_numpy(im.copy()).permute(2, 0, 1).contiguous() for im in x]
 for name, ours, theirs in CASES:
-    t_fa = med(lambda ours=ours: ours(x))
+    t_fa = median_ms(lambda ours=ours: ours(x))
     line = f"{name:26s} fastaug {t_fa:7.1f} ms"
     if torch is not None:
         tv = theirs()
-        t_tv = med(lambda tv=tv: [tv(t) for t in tensors])
+        t_tv = median_ms(lambda tv=tv: [tv(t) for t in tensors])
         line += f"; torchvision v2 per image {t_tv:7.1f} ms; ratio {t_tv / t_fa:5.2f}x"
     print(line, flush=True)

@@ -10,25 +10,15 @@ Run from the repository root: PYTHONPATH=. python bench/bench_tta.py
 import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 import fastaug as fa  # noqa: E402
 from fastaug import tta  # noqa: E402
 from fastaug.bench import workloads  # noqa: E402
+from fastaug.bench.timing import median_ms  # noqa: E402
 
 fa.set_num_threads(1)
-
-
-def med(f, r=7):
-    f()
-    ts = []
-    for _ in range(r):
-        t = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t)
-    return np.median(ts) * 1e3
 
 
 def numpy_ten_crop(x, ch, cw):
@@ -58,7 +48,8 @@ for name, ours, theirs, shape in [
 ]:
     src = np.ones(shape, np.uint8)
     dst = np.empty_like(src)
-    t_fa, t_np, t_cp = med(ours), med(theirs), med(lambda d=dst, s=src: np.copyto(d, s))
+    t_fa, t_np = median_ms(ours), median_ms(theirs)
+    t_cp = median_ms(lambda d=dst, s=src: np.copyto(d, s))
     print(f"views {name:13s} fastaug {t_fa:7.1f} ms  numpy {t_np:7.1f} ms  "
           f"copyto {t_cp:7.1f} ms  numpy/fastaug {t_np / t_fa:.2f}x  "
           f"fastaug/copyto {t_fa / t_cp:.2f}x")
@@ -66,7 +57,7 @@ for name, ours, theirs, shape in [
 small = x[:16, :128, :128]
 v, info = tta.views(small, "flip", return_info=True)
 maps = np.random.default_rng(0).random((2, 16, 128, 128, 21), dtype=np.float32)
-t_fa = med(lambda: tta.merge(maps, "mean", info=info))
-t_np = med(lambda: (maps[0] + maps[1][:, :, ::-1]) / 2)
+t_fa = median_ms(lambda: tta.merge(maps, "mean", info=info))
+t_np = median_ms(lambda: (maps[0] + maps[1][:, :, ::-1]) / 2)
 print(f"invert+merge flip (2, 16, 128, 128, 21) float32: fastaug.tta {t_fa:.1f} ms  "
       f"numpy flip-back {t_np:.1f} ms  ratio {t_fa / t_np:.1f}x slower")

@@ -607,6 +607,21 @@ FA_TARGET_AVX2 static inline __m256i pair_mask_c1(void)
                             -128, 13, -128);
 }
 
+/* The samples v[c] of eight pixels from the 8-byte gathers of their top (ta, tb) and
+   bottom (ba, bb) neighbour pairs, in the lane order of pair_masks. */
+FA_TARGET_AVX2 static inline void interpolate8(int C, __m256i ta, __m256i tb, __m256i ba,
+                                               __m256i bb, const __m256i *ma, const __m256i *mb,
+                                               __m256i wx, __m256i wy, __m256i *v)
+{
+    for (int c = 0; c < C; ++c) {
+        const __m256i t = _mm256_madd_epi16(
+            _mm256_or_si256(_mm256_shuffle_epi8(ta, ma[c]), _mm256_shuffle_epi8(tb, mb[c])), wx);
+        const __m256i b = _mm256_madd_epi16(
+            _mm256_or_si256(_mm256_shuffle_epi8(ba, ma[c]), _mm256_shuffle_epi8(bb, mb[c])), wx);
+        v[c] = mix_y8(t, b, wy);
+    }
+}
+
 /* Pixels [x0, x1) of output row y (all interior, x1 - x0 a multiple of 8), sampled and
    finished, C = 3 or 4: for each pixel one 8-byte gather from its top-left and one from
    its bottom-left neighbour bring both columns. */
@@ -642,13 +657,7 @@ FA_TARGET_AVX2 static void bilinear_run_avx2(const image_ctx *ic, int C, const r
         const __m256i bb = _mm256_i32gather_epi64(bottom, ib, 1);
         const __m256i wx = unshuffle8(weight_pairs(cx)), wy = unshuffle8(weight_pairs(cy));
         __m256i v[4];
-        for (int c = 0; c < C; ++c) {
-            const __m256i t = _mm256_madd_epi16(
-                _mm256_or_si256(_mm256_shuffle_epi8(ta, ma[c]), _mm256_shuffle_epi8(tb, mb[c])), wx);
-            const __m256i b = _mm256_madd_epi16(
-                _mm256_or_si256(_mm256_shuffle_epi8(ba, ma[c]), _mm256_shuffle_epi8(bb, mb[c])), wx);
-            v[c] = mix_y8(t, b, wy);
-        }
+        interpolate8(C, ta, tb, ba, bb, ma, mb, wx, wy, v);
         finish8(ic, C, &k, v, y, x);
     }
 }
@@ -944,13 +953,7 @@ FA_TARGET_AVX2 static void bilinear_replicate_avx2(const image_ctx *ic, int C, c
         const __m256i tb = _mm256_srlv_epi64(_mm256_i32gather_epi64(top, ib, 1), sb);
         const __m256i ba = _mm256_srlv_epi64(_mm256_i32gather_epi64(bottom, ia, 1), sa);
         const __m256i bb = _mm256_srlv_epi64(_mm256_i32gather_epi64(bottom, ib, 1), sb);
-        for (int c = 0; c < C; ++c) {
-            const __m256i t = _mm256_madd_epi16(
-                _mm256_or_si256(_mm256_shuffle_epi8(ta, ma[c]), _mm256_shuffle_epi8(tb, mb[c])), wx);
-            const __m256i b = _mm256_madd_epi16(
-                _mm256_or_si256(_mm256_shuffle_epi8(ba, ma[c]), _mm256_shuffle_epi8(bb, mb[c])), wx);
-            v[c] = mix_y8(t, b, wy);
-        }
+        interpolate8(C, ta, tb, ba, bb, ma, mb, wx, wy, v);
         finish8(ic, C, &k, v, y, x);
     }
 }

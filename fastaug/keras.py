@@ -1396,20 +1396,6 @@ class DirectoryIterator(Iterator):
         gen = self.image_data_generator
         return index_array, gen._random_batch_params(len(index_array), self.image_shape)
 
-    def _gather(self, index_array: np.ndarray) -> np.ndarray:
-        """``self.x[index_array]``: a view for a run of consecutive indices, else a copy
-        into a recycled buffer."""
-        idx = np.asarray(index_array)
-        if idx.size and idx[-1] - idx[0] == idx.size - 1 and np.all(np.diff(idx) == 1):
-            return self.x[idx[0]:idx[-1] + 1]
-        buf = self._buffers.take((idx.size, *self.x.shape[1:]), self.x.dtype)
-        if buf is None:
-            buf = self.x[idx]
-        else:
-            np.take(self.x, idx, axis=0, out=buf)
-        self._buffers.keep(buf)
-        return buf
-
     def _produce(self, plan: tuple):
         index_array, params = plan
         if self._pool is None:

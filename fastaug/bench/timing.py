@@ -15,7 +15,18 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["OtherLoad", "cpu_model", "cpus", "loadavg", "measure", "stats"]
+__all__ = ["OtherLoad", "cpu_model", "cpus", "loadavg", "measure", "median_ms", "stats"]
+
+
+def median_ms(fn: Callable[[], object], repeat: int = 7) -> float:
+    """Median milliseconds of ``repeat`` calls of ``fn`` after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times) * 1e3)
 
 
 def stats(times: list[float]) -> dict:
