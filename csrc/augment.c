@@ -1376,6 +1376,37 @@ FA_INLINE void copy_row(const image_ctx *ic, int C, const axis_table *tx, int64_
             memcpy(d + x * C, row + tx->i0[x] * C, (size_t)C);
 }
 
+/* Output rows [y0, y1) that are consecutive whole source rows (contiguous in both):
+   one block copy. Returns 0, copying nothing, when some row is not. */
+static int copy_block(const image_ctx *ic, int C, int64_t y0, int64_t y1)
+{
+    const fa_augment_args *a = ic->a;
+    const double *m = ic->m;
+    int64_t first = 0;
+    for (int64_t y = y0; y < y1; ++y) {
+        int64_t ya, yb;
+        int32_t wy;
+        axis_table ty = {&ya, &yb, &wy, NULL, NULL, NULL, 0, 0, 0};
+        fill_axis(&ty, 1, m[4] * (double)y + m[5], m[3], ic->ymin, ic->ymax, a->h,
+                  a->interp, a->fill);
+        if (y == y0)
+            first = ya;
+        if (!ty.exact || ty.has_fill || ya != first + (y - y0))
+            return 0;
+    }
+    const int64_t row = a->ow * C;
+    uint8_t *d = ic->dst8 + y0 * row;
+    const uint8_t *s = ic->src + first * row;
+#if FA_SSE2
+    if (ic->stream) {
+        stream_copy(d, s, (y1 - y0) * row);
+        return 1;
+    }
+#endif
+    memcpy(d, s, (size_t)((y1 - y0) * row));
+    return 1;
+}
+
 FA_INLINE void horizontal_for(const image_ctx *ic, int C, const axis_table *tx, int64_t yi,
                               int up, int32_t *h)
 {
@@ -1412,6 +1443,11 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
     }
 #endif
     const int direct = !ic->color && a->output == FA_OUT_U8_NHWC && tx.exact;
+    if (direct && tx.run == 1 && tx.i0[0] == 0 && ow == a->w && a->src_row_stride == ow * C &&
+        copy_block(ic, C, y0, y1)) {
+        free(mem);
+        return 0;
+    }
     /* Slot 0 holds source row ya interpolated along x, slot 1 row yb. */
     int32_t *cache[2] = {ic->rows, ic->rows + n};
     int64_t cached[2] = {INT64_MIN, INT64_MIN};
