@@ -22,16 +22,23 @@
  *   v   = (h_top * (4096 - w_y) + h_bottom * w_y + 4) >> 3     (along y, 2^-16 level)
  *
  * Nearest sampling gives v = pixel << 16. The error against exact bilinear
- * interpolation is below 0.07 grey level. The general path runs eight pixels per AVX2
- * vector with gathers where the CPU has AVX2 and a pixel's four neighbours lie inside
- * the image; other pixels (and other CPUs) take the scalar code, which computes the
- * same integers.
+ * interpolation is below 0.07 grey level.
  *
- * Finishing reads the planes: without colour, uint8 is (v + 2^15) >> 16 and float is
+ * Where the CPU has AVX2, eight pixels go per vector: a general row is an interior run
+ * (8-byte gathers bring each pixel's two columns, finished straight from registers)
+ * between blocks that map fill modes in vector code (fill "nearest" by clamping the
+ * coordinate, which gives the same integers); the axis-aligned path gathers or loads
+ * its horizontal pass by block and finishes from the vertical step. Whatever a vector
+ * kernel cannot take (and every pixel on other CPUs) goes to the scalar code, which
+ * computes the same integers; fa_set_simd(0) forces it, for the tests.
+ *
+ * Finishing: without colour, uint8 is (v + 2^15) >> 16 and float is
  * v * 2^-16 * scale + offset; with colour, ((bias + m0 v0) + m1 v1) + m2 v2 on floats,
- * saturated to 0..255, then rounded or scaled. These are plain loops that the compiler
- * vectorises (AVX2 clones chosen at load time); the build uses -ffp-contract=off, so no
- * clone fuses multiply-adds that another lacks and every path gives the same values.
+ * saturated to 0..255, then rounded or scaled. The AVX2 finishing and the scalar loops
+ * (compiler-vectorised clones chosen at load time) run these float operations in the
+ * same order; the build uses -ffp-contract=off, so no path fuses multiply-adds that
+ * another lacks and every path gives the same values. Rows are finished left to right:
+ * 16-byte uint8 stores may write a few bytes of the next pixels, written after.
  */
 #include <stdint.h>
 #include <stdlib.h>
