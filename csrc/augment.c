@@ -966,7 +966,27 @@ FA_TARGET_AVX2 static void bilinear_replicate_avx2(const image_ctx *ic, int C, c
 }
 #endif
 
-/* Samples and finishes output row y (p: scratch planes). */
+#if FA_AVX2
+/* Pixels [x0, x1) of row y outside its interior run (x1 - x0 a multiple of 8): with
+   fill "nearest" sampled and finished directly, else sampled into the planes p by
+   blocks, each one the vector code cannot take by the scalar code. */
+FA_INLINE void border_span(const image_ctx *ic, int C, const row_line *l, int replicate,
+                           int64_t x0, int64_t x1, int64_t y, int32_t *p)
+{
+    if (replicate) {
+        if (x1 > x0)
+            bilinear_replicate_avx2(ic, C, l, x0, x1, y);
+        return;
+    }
+    for (int64_t x = x0; x < x1; x += 8)
+        if (!bilinear_block_avx2(ic, C, l, x, p))
+            for (int64_t k = x; k < x + 8; ++k)
+                bilinear_scalar(ic, C, l, k, p);
+}
+#endif
+
+/* Samples and finishes output row y (p: scratch planes). Rows are finished left to
+   right: a uint8 store may spill into the next pixels, written after. */
 FA_INLINE void bilinear_row(const image_ctx *ic, int C, int64_t y, int32_t *p)
 {
     const fa_augment_args *a = ic->a;
@@ -981,55 +1001,33 @@ FA_INLINE void bilinear_row(const image_ctx *ic, int C, int64_t y, int32_t *p)
     l.xhi = ic->xmax * FA_WONE;
     l.ylo = ic->ymin * FA_WONE;
     l.yhi = ic->ymax * FA_WONE;
-    int64_t x = 0, done = 0; /* pixels [0, done) are finished */
+    int64_t x = 0, done = 0; /* pixels [0, x) are sampled, [0, done) finished */
 #if FA_AVX2
-    const int64_t min_w = C == 3 ? 3 : (C == 4 ? 2 : 4);
-    const int replicate = a->fill == FA_FILL_NEAREST && a->w >= min_w && a->h >= 2;
-    int64_t xa = 0, xb = 0; /* the interior run */
     if (ic->avx2) {
+        const int64_t min_w = C == 3 ? 3 : (C == 4 ? 2 : 4);
+        const int replicate = a->fill == FA_FILL_NEAREST && a->w >= min_w && a->h >= 2;
         /* 8-byte loads from a pixel (C = 3, 4) or 4-byte ones (C = 1). */
         l.ixmax = C == 4 ? a->w - 2 : (C == 3 ? a->w - 3 : a->w - 4);
         l.iymax = a->h - 2;
+        int64_t xa = 0, xb = 0;
         if (l.ixmax >= 0 && l.iymax >= 0)
             interior_run(&l, ow, &xa, &xb);
-    }
-    if (ic->avx2 && replicate) {
-        /* Blocks of 8 before and after the interior run, all finished directly. */
-        while (x + 8 <= ow && (x < xa || x + 8 > xb))
-            x += 8;
-        if (x > 0)
-            bilinear_replicate_avx2(ic, C, &l, 0, x, y);
-        const int64_t run = x < xb ? (xb - x) / 8 * 8 : 0;
-        if (run > 0 && C == 1)
-            bilinear_run_avx2_c1(ic, &l, x, x + run, y);
-        else if (run > 0)
-            bilinear_run_avx2(ic, C, &l, x, x + run, y);
-        x += run;
+        /* Blocks of 8: up to the run's first whole block, the run, the rest. */
         const int64_t end = ow / 8 * 8;
-        if (end > x)
-            bilinear_replicate_avx2(ic, C, &l, x, end, y);
-        x = done = end > x ? end : x;
-    } else if (ic->avx2) {
-        /* Blocks of 8 up to the interior run, the run, blocks of 8 after it. */
-        for (; x + 8 <= ow && (x < xa || x + 8 > xb); x += 8)
-            if (!bilinear_block_avx2(ic, C, &l, x, p))
-                for (int64_t k = x; k < x + 8; ++k)
-                    bilinear_scalar(ic, C, &l, k, p);
-        const int64_t run = x < xb ? (xb - x) / 8 * 8 : 0;
-        if (run > 0) {
-            /* Left to right: a row's uint8 stores may spill into the next pixels. */
-            finish_range(ic, C, p, y, 0, x);
-            if (C == 1)
-                bilinear_run_avx2_c1(ic, &l, x, x + run, y);
-            else
-                bilinear_run_avx2(ic, C, &l, x, x + run, y);
-            x += run;
-            done = x;
-        }
-        for (; x + 8 <= ow; x += 8)
-            if (!bilinear_block_avx2(ic, C, &l, x, p))
-                for (int64_t k = x; k < x + 8; ++k)
-                    bilinear_scalar(ic, C, &l, k, p);
+        int64_t start = 0;
+        while (start < end && (start < xa || start + 8 > xb))
+            start += 8;
+        const int64_t run = start < end ? (xb - start) / 8 * 8 : 0;
+        border_span(ic, C, &l, replicate, 0, start, y, p);
+        if (!replicate)
+            finish_range(ic, C, p, y, 0, start);
+        if (run > 0 && C == 1)
+            bilinear_run_avx2_c1(ic, &l, start, start + run, y);
+        else if (run > 0)
+            bilinear_run_avx2(ic, C, &l, start, start + run, y);
+        border_span(ic, C, &l, replicate, start + run, end, y, p);
+        x = end;
+        done = replicate ? end : start + run;
     }
 #endif
     for (; x < ow; ++x)

@@ -202,7 +202,6 @@ def random_color_matrix(rng, channels, contraction=False):
 #: Bound, in grey levels, of the fixed-point bilinear kernel's error against exact
 #: interpolation (csrc/augment.c); also the band around .5 where it may round either way.
 BILINEAR_ERROR = 0.07
-TIE_BAND = BILINEAR_ERROR
 
 
 def assert_bilinear_close(actual, expected, max_diff=1, max_off_fraction=0.01):
@@ -211,7 +210,7 @@ def assert_bilinear_close(actual, expected, max_diff=1, max_off_fraction=0.01):
     The kernel interpolates in fixed point (1/4096 pixel, errors below 0.07 grey level,
     see ``csrc/augment.c``) and rounds; the reference is exact. Every value must be
     within `max_diff` grey levels of the rounded reference, and away from rounding ties
-    (reference fraction within ``TIE_BAND`` of .5) at most `max_off_fraction` of the
+    (reference fraction within ``BILINEAR_ERROR`` of .5) at most `max_off_fraction` of the
     values may differ at all.
     """
     actual = np.asarray(actual)
@@ -224,7 +223,7 @@ def assert_bilinear_close(actual, expected, max_diff=1, max_off_fraction=0.01):
     assert diff.max() <= max_diff, (
         f"max diff {diff.max()} > {max_diff} at {worst}: kernel {actual[worst]}, "
         f"reference {expected[worst]:.4f}")
-    clear = np.abs(expected - np.floor(expected) - 0.5) > TIE_BAND
+    clear = np.abs(expected - np.floor(expected) - 0.5) > BILINEAR_ERROR
     if clear.any():
         off = np.mean(diff[clear] != 0)
         assert off <= max_off_fraction, f"{off:.2%} of values off by one"
