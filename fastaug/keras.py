@@ -1181,7 +1181,7 @@ class NumpyArrayIterator(Iterator):
         """``self.x[index_array]``: a view for a run of consecutive indices, else a copy
         into a recycled buffer."""
         idx = np.asarray(index_array)
-        if idx.size and idx[-1] - idx[0] == idx.size - 1 and np.all(np.diff(idx) == 1):
+        if idx.size and np.all(np.diff(idx) == 1):
             return self.x[idx[0]:idx[-1] + 1]
         buf = self._buffers.take((idx.size, *self.x.shape[1:]), self.x.dtype)
         if buf is None:
