@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import inspect
+import numbers
 import os
 import queue
 import threading
@@ -33,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from ._threads import get_num_threads
+from .transforms.base import resolve_seed
 
 __all__ = ["ImageFolder", "Loader", "Prefetcher", "prefetch"]
 
@@ -372,6 +374,22 @@ def _jpeg_size(data: np.ndarray) -> tuple[int, int] | None:
     return None
 
 
+def check_decoding(channels, decode_size) -> tuple[int, tuple[int, int] | None]:
+    """``channels`` (1 or 3) and ``decode_size`` (positive ``(height, width)`` or None),
+    checked."""
+    if isinstance(channels, bool) or not isinstance(channels, numbers.Integral) or \
+            channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+    if decode_size is not None:
+        if not (isinstance(decode_size, (tuple, list)) and len(decode_size) == 2 and all(
+                isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1
+                for s in decode_size)):
+            raise ValueError("decode_size must be (height, width) of positive integers, got "
+                             f"{decode_size!r}")
+        decode_size = (int(decode_size[0]), int(decode_size[1]))
+    return int(channels), decode_size
+
+
 class _Decoder:
     """Reads and decodes one file in a worker thread (file IO and imdecode drop the GIL)."""
 
@@ -673,14 +691,7 @@ class Loader:
         else:
             self._paths = [os.fspath(p) for p in source]
         if self._paths is not None:
-            if channels not in (1, 3):
-                raise ValueError(f"channels must be 1 or 3, got {channels!r}")
-            if decode_size is not None:
-                decode_size = tuple(int(s) for s in decode_size)
-                if len(decode_size) != 2 or min(decode_size) < 1:
-                    raise ValueError("decode_size must be (height, width), got "
-                                     f"{decode_size!r}")
-            self._decoder = _Decoder(channels, decode_size)
+            self._decoder = _Decoder(*check_decoding(channels, decode_size))
         self._n = len(self._array) if self._array is not None else len(self._paths)
         if self._n == 0:
             raise ValueError("source is empty")
@@ -723,10 +734,7 @@ class Loader:
                 # Each rank would draw its own permutation: the shards would overlap.
                 raise ValueError(f"seed is required with shard={shard!r} and shuffle=True: "
                                  "every rank must draw the same permutation")
-            seed = int(np.random.SeedSequence().entropy) & ((1 << 63) - 1)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
-        self.seed = int(seed)
+        self.seed = resolve_seed(seed)
 
         if augment is not None and not callable(augment):
             raise TypeError(f"augment must be callable, got {augment!r}")

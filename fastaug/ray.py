@@ -89,8 +89,9 @@ import numpy as np
 
 from ._threads import _check_threads, get_num_threads
 from .compose import Compose
+from .loader import check_decoding
 from .targets import TargetOptions
-from .transforms.base import SampleStream
+from .transforms.base import SampleStream, resolve_seed
 
 __all__ = ["Augment", "row_indices"]
 
@@ -180,13 +181,14 @@ def _load_pipeline(pipeline, seed) -> SampleStream:
     """A private copy of the pipeline, with ``seed`` applied; never seeded by the OS."""
     from .__main__ import build_pipeline, read_pipeline
 
-    spec, value = "pipeline", pipeline
+    spec, value, what = "pipeline", pipeline, "pipeline"
     if isinstance(pipeline, (str, os.PathLike)):
         spec = os.fspath(pipeline)
         value = read_pipeline(spec)
-    elif not isinstance(pipeline, (SampleStream, Mapping, list, tuple)):
-        raise TypeError("pipeline must be a Compose, a policy, a config dict or a JSON/YAML "
-                        f"path, got {type(pipeline).__name__}")
+        what = f"pipeline {spec!r}"
+    if not isinstance(value, (SampleStream, Mapping, list, tuple)):
+        raise TypeError(f"{what} must be a Compose, a policy, a config dict or a JSON/YAML "
+                        f"path, got {type(value).__name__}")
     if isinstance(value, SampleStream):
         pipe = copy.copy(value)  # the caller's object keeps its threads and epoch
     else:
@@ -195,9 +197,7 @@ def _load_pipeline(pipeline, seed) -> SampleStream:
                              "each actor would differ between actors")
         pipe = build_pipeline(dict(value) if isinstance(value, Mapping) else value, spec)
     if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
-        pipe.seed = int(seed)
+        pipe.seed = resolve_seed(seed)
     if isinstance(pipe, Compose):
         batch = [type(t).__name__ for t in pipe.transforms if t.kind == "batch"]
         if batch:
@@ -297,6 +297,10 @@ class Augment:
         self.id_column = id_column
         self.output_column = output_column
         self.targets = self._check_targets(targets)
+        columns = [self.output_column, self.id_column, *self.targets.values()]
+        if len(set(columns)) != len(columns) or self.image_column in self.targets.values():
+            raise ValueError("output_column, id_column and the target columns must be "
+                             f"different columns, got {columns}")
         self.target_options = {"box_format": box_format, "min_area": min_area,
                                "min_visibility": min_visibility,
                                "remove_invisible": remove_invisible, "flip_index": flip_index,
@@ -305,18 +309,7 @@ class Augment:
         if self.targets and not isinstance(self.pipeline, Compose):
             raise ValueError(f"targets need a Compose pipeline, not "
                              f"{type(self.pipeline).__name__}")
-        if channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, got {channels!r}")
-        if decode_size is not None:
-            try:
-                decode_size = tuple(int(s) for s in decode_size)
-            except (TypeError, ValueError):
-                raise ValueError(f"decode_size must be (height, width), got {decode_size!r}"
-                                 ) from None
-            if len(decode_size) != 2 or min(decode_size) < 1:
-                raise ValueError(f"decode_size must be (height, width), got {decode_size!r}")
-        self.channels = channels
-        self.decode_size = decode_size
+        self.channels, self.decode_size = check_decoding(channels, decode_size)
         self.threads = self._resolve_threads(threads)
         self.pipeline.threads = self.threads
         self._decoder = None
@@ -384,6 +377,9 @@ class Augment:
         out = dict(batch)
         if len(idx) == 0:
             return out
+        if len(batch[self.image_column]) != len(idx):
+            raise ValueError(f"column {self.id_column!r} has {len(idx)} rows, column "
+                             f"{self.image_column!r} {len(batch[self.image_column])}")
         images = self._images(batch[self.image_column], ids)
         tgt = {kind: self._target(kind, batch[column], len(idx), isinstance(images, list))
                for kind, column in self.targets.items()}
@@ -400,9 +396,9 @@ class Augment:
 
     def _augment(self, images, idx: np.ndarray, tgt: dict) -> dict:
         """``{"images": ..., **targets}``; per-row lists split where output sizes differ."""
-        groups = self._groups(images, idx)
+        groups, params = self._groups(images, idx)
         if groups is None:
-            return self._call(images, idx, tgt)
+            return self._call(images, idx, tgt, params)
         rows: list = [None] * len(idx)
         for members in groups:
             m = np.asarray(members)
@@ -414,31 +410,39 @@ class Augment:
         return {k: _stack_or_objects(v) if k in ("images", "masks") else _object_array(v)
                 for k, v in merged.items()}
 
-    def _groups(self, images, idx: np.ndarray) -> list | None:
+    def _groups(self, images, idx: np.ndarray) -> tuple[list | None, dict | None]:
         """Rows to run apart (by output size for Compose, input size for policies), or
-        None when one call does the whole batch."""
+        None when one call does the whole batch; and a Compose's parameters for the
+        rows, when it sampled them to tell."""
         if isinstance(images, np.ndarray):
-            return None
+            return None, None
+        params = None
         if isinstance(self.pipeline, Compose):
             params = self.pipeline.sample(len(images), [im.shape for im in images], idx)
             sizes = [tuple(s) for s in params["stages"][-1]["sizes"].tolist()]
         else:
             sizes = [im.shape for im in images]
-        if len(set(sizes)) == 1 and isinstance(self.pipeline, Compose):
-            return None
+        if len(set(sizes)) == 1:
+            return None, params
         groups: dict = {}
         for i, s in enumerate(sizes):
             groups.setdefault(s, []).append(i)
-        return list(groups.values())
+        return list(groups.values()), None
 
-    def _call(self, images, idx: np.ndarray, tgt: dict) -> dict:
+    def _call(self, images, idx: np.ndarray, tgt: dict, params: dict | None = None) -> dict:
+        """One pipeline call on the rows; ``params`` (a Compose's, sampled for exactly
+        these rows) saves sampling them again."""
         if not isinstance(self.pipeline, Compose):
             if isinstance(images, list):
                 images = np.stack(images)
             return {"images": self.pipeline(images, indices=idx)}
+        options = {**tgt, **self.target_options} if tgt else {}
+        if params is None:
+            res = self.pipeline(images, indices=idx, **options)
+        else:
+            res = self.pipeline.apply(images, params, **options)
         if not tgt:
-            return {"images": self.pipeline(images, indices=idx)}
-        res = self.pipeline(images, indices=idx, **tgt, **self.target_options)
+            return {"images": res}
         for kind in ("boxes", "keypoints", "labels", "keypoints_visible"):
             if kind in res:
                 res[kind] = _object_array(res[kind])
@@ -499,8 +503,11 @@ class Augment:
         elif isinstance(value, np.ndarray) and value.dtype == np.uint8 and value.ndim == 1:
             data = value
         else:
+            got = type(value).__name__
+            if isinstance(value, np.ndarray):
+                got += f" of dtype {value.dtype} and shape {value.shape}"
             raise TypeError(f"{where}: expected a uint8 image, encoded image bytes or a file "
-                            f"path, got {type(value).__name__}")
+                            f"path, got {got}")
         return self._decoder.decode(data, f"the image bytes of {where}")
 
     def _new_decoder(self):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import threading
 
 import cv2
 import numpy as np
@@ -194,6 +195,29 @@ def random_color_matrix(rng, channels, contraction=False):
     gains = np.eye(channels) + rng.normal(0, 0.3, (channels, channels))
     offset = rng.uniform(-60, 60, (channels, 1))
     return np.hstack([gains, offset])
+
+
+# ---- time limits --------------------------------------------------------------------
+
+
+def bounded(fn, timeout: float = 10.0, what: str = "deadlock?"):
+    """fn() in a daemon thread: fail the test (not hang the suite) after ``timeout`` s."""
+    box: dict = {}
+
+    def run():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            box["error"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        pytest.fail(f"timed out after {timeout} s ({what})")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
 
 
 # ---- comparisons --------------------------------------------------------------------

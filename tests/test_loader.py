@@ -18,6 +18,7 @@ import time
 import cv2
 import numpy as np
 import pytest
+from conftest import bounded
 
 import fastaug
 from fastaug import ops
@@ -37,26 +38,6 @@ def no_threads_left(timeout: float = 3.0) -> bool:
             return False
         time.sleep(0.01)
     return True
-
-
-def bounded(fn, timeout: float = TIMEOUT):
-    """fn() in a thread; fail (not hang) when it takes longer than ``timeout``."""
-    box: dict = {}
-
-    def run():
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
-            box["error"] = exc
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    t.join(timeout)
-    if t.is_alive():
-        pytest.fail(f"timed out after {timeout} s (deadlock?)")
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
 
 
 @pytest.fixture(autouse=True)

@@ -15,12 +15,11 @@ import os
 import pickle
 import subprocess
 import sys
-import threading
 
 import cv2
 import numpy as np
 import pytest
-from conftest import photo_batch
+from conftest import bounded, photo_batch
 
 import fastaug as fa
 import fastaug.ray as fray
@@ -262,7 +261,14 @@ def test_failing_rows_name_their_id(data, tmp_path):
     ({"targets": {"boxes": 3}}, TypeError, "column name"),
     ({"image_column": 1}, TypeError, "image_column"),
     ({"channels": 4}, ValueError, "channels"),
+    ({"channels": 3.0}, ValueError, "channels"),
+    ({"channels": True}, ValueError, "channels"),
     ({"decode_size": (0, 3)}, ValueError, "decode_size"),
+    ({"decode_size": (1.5, 2.7)}, ValueError, "decode_size"),
+    ({"output_column": "b", "targets": {"boxes": "b"}}, ValueError, "different columns"),
+    ({"targets": {"boxes": "image"}}, ValueError, "different columns"),
+    ({"targets": {"boxes": "b", "masks": "b"}}, ValueError, "different columns"),
+    ({"pipeline": "os:path"}, TypeError, "pipeline 'os:path' must be"),
     ({"min_visibility": 2.0}, ValueError, "min_visibility"),
     ({"threads": 0}, ValueError, "threads"),
     ({"seed": -1}, ValueError, "seed"),
@@ -282,6 +288,8 @@ def test_bad_batches(data):
         stage({"image": images})
     with pytest.raises(TypeError, match="column 'image' must hold uint8 images"):
         stage({"id": ids, "image": images.astype(np.float32)})
+    with pytest.raises(ValueError, match="column 'id' has 3 rows, column 'image' 2"):
+        stage({"id": ids[:3], "image": images[:2]})
     with pytest.raises(TypeError, match="batch_format='numpy'"):
         stage([images])
     empty = stage({"id": ids[:0], "image": images[:0]})
@@ -344,22 +352,8 @@ def run(ray, ds, concurrency: int = 1, batch_size: int | None = None, num_cpus: 
         pool = {"concurrency": concurrency}
     out = ds.map_batches(cls, fn_constructor_kwargs=kwargs, batch_format="numpy",
                          batch_size=batch_size, num_cpus=num_cpus, **pool)
-    box: dict = {}
-
-    def take():
-        try:
-            box["rows"] = out.take_batch(ds.count(), batch_format="numpy")
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
-            box["error"] = exc
-
-    t = threading.Thread(target=take, daemon=True)
-    t.start()
-    t.join(TIMEOUT)
-    if t.is_alive():
-        pytest.fail(f"the Ray job did not finish in {TIMEOUT} s")
-    if "error" in box:
-        raise box["error"]
-    rows = box["rows"]
+    rows = bounded(lambda: out.take_batch(ds.count(), batch_format="numpy"), TIMEOUT,
+                   "the Ray job did not finish")
     order = np.argsort(rows["id"], kind="stable")
     return {k: v[order] for k, v in rows.items()}
 

@@ -48,6 +48,15 @@ def _u64(value: int) -> np.ndarray:
     return np.array([value & _MASK64], dtype=np.uint64)
 
 
+def resolve_seed(seed) -> int:
+    """``seed`` checked (a non-negative integer), or a fresh one from the OS for None."""
+    if seed is None:
+        return int(np.random.SeedSequence().entropy) & ((1 << 63) - 1)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+    return int(seed)
+
+
 class SampleStream:
     """Seed, epoch and running sample index: what makes sample ``i`` of epoch ``e`` draw
     the same parameters wherever it falls (Compose and the policies share it).
@@ -65,11 +74,7 @@ class SampleStream:
     """
 
     def _init_stream(self, seed, threads, group_size: int | None = None) -> None:
-        if seed is None:
-            seed = int(np.random.SeedSequence().entropy) & ((1 << 63) - 1)
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
-        self.seed = int(seed)
+        self.seed = resolve_seed(seed)
         self.threads = None if threads is None else _check_threads(threads)
         if group_size is not None and (isinstance(group_size, bool) or not isinstance(
                 group_size, numbers.Integral) or group_size < 1):
