@@ -43,6 +43,15 @@ class OutputPool:
                     return a
         return None
 
+    def empty(self, shape: tuple, dtype) -> np.ndarray:
+        """An uninitialised array of ``shape`` and ``dtype``: recycled when one is free,
+        and kept for reuse once the caller drops it."""
+        a = self.take(shape, dtype)
+        if a is None:
+            a = np.empty(shape, dtype)
+        self.keep(a)
+        return a
+
     def keep(self, array: np.ndarray) -> None:
         """Remember a large output for reuse once the caller has dropped it."""
         if self.ENABLED and array.nbytes >= self.MIN_BYTES and array.base is None:

@@ -600,15 +600,8 @@ class Compose(SampleStream):
         if isinstance(x, np.ndarray):
             if n:
                 size = (int(sizes[0, 0]), int(sizes[0, 1]))
-            out = None
-            if x.ndim == 4 and size is not None:
-                c = x.shape[3]
-                shape = (n, c, *size) if kwargs.get("layout") == "NCHW" else (n, *size, c)
-                out = self._outputs.take(shape, kwargs.get("dtype", "uint8"))
-            r = ops.augment(x, inverse, colors, size, boxes=boxes, inverse=True,
-                            threads=self.threads, out=out, **kwargs)
-            self._outputs.keep(r)
-            return r
+            return ops.augment(x, inverse, colors, size, boxes=boxes, inverse=True,
+                               threads=self.threads, _pool=self._outputs, **kwargs)
         uniform = bool(np.all(sizes == sizes[0]))
         groups: dict = {}
         for i, img in enumerate(x):

@@ -683,15 +683,11 @@ class ImageDataGenerator:
             if not (fuse_fc and fuse_fs) or (mean is not None and mean.size not in (1, c)) \
                     or (std is not None and std.size not in (1, c)):
                 fuse, scale, mean, std = False, 1.0, None, None
-        shape = (n, c, h, w) if cf else (n, h, w, c)
         out = ops.augment(u8, m, inverse=True, interpolation=_INTERPOLATIONS[
             self.interpolation_order], fill_mode=self.fill_mode,
             cval=float(self.cval) if self.fill_mode == "constant" else 0,
             mean=mean, std=std, scale=scale, dtype="float32",
-            layout="NCHW" if cf else "NHWC", threads=1 if n == 1 else None,
-            out=None if buffers is None else buffers.take(shape, np.float32))
-        if buffers is not None:
-            buffers.keep(out)
+            layout="NCHW" if cf else "NHWC", threads=1 if n == 1 else None, _pool=buffers)
         if has_shift:
             out = _channel_shift(out, shift)
         if has_bright:
@@ -1183,12 +1179,8 @@ class NumpyArrayIterator(Iterator):
         idx = np.asarray(index_array)
         if idx.size and np.all(np.diff(idx) == 1):
             return self.x[idx[0]:idx[-1] + 1]
-        buf = self._buffers.take((idx.size, *self.x.shape[1:]), self.x.dtype)
-        if buf is None:
-            buf = self.x[idx]
-        else:
-            np.take(self.x, idx, axis=0, out=buf)
-        self._buffers.keep(buf)
+        buf = self._buffers.empty((idx.size, *self.x.shape[1:]), self.x.dtype)
+        np.take(self.x, idx, axis=0, out=buf)
         return buf
 
     def _produce(self, plan: tuple):

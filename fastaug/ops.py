@@ -211,12 +211,12 @@ def _colors(colors, n: int, c: int, name: str = "colors") -> np.ndarray | None:
     return np.ascontiguousarray(m, dtype=np.float32)
 
 
-def _out(out, shape: tuple, dtype, images: np.ndarray) -> np.ndarray:
+def _out(out, shape: tuple, dtype, images: np.ndarray, pool=None) -> np.ndarray:
     nbytes = int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
     if nbytes > _MAX_OUTPUT_BYTES:
         raise ValueError(f"output of shape {shape} ({nbytes} bytes) is too large to allocate")
     if out is None:
-        return np.empty(shape, dtype)
+        return np.empty(shape, dtype) if pool is None else pool.empty(shape, dtype)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
     if out.dtype != dtype:
@@ -261,6 +261,7 @@ def augment(
     dtype: str = "uint8",
     out: np.ndarray | None = None,
     threads: int | None = None,
+    _pool=None,
 ) -> np.ndarray:
     """Geometric warp, colour matrix and output conversion in one pass per pixel.
 
@@ -305,6 +306,9 @@ def augment(
         ``images``.
     threads : int, optional
         Native threads; default :func:`fastaug.get_num_threads`.
+    _pool : fastaug._pool.OutputPool, optional
+        Internal (Compose, ImageDataGenerator): where a new output's memory may come
+        from when ``out`` is not given.
 
     Returns
     -------
@@ -356,7 +360,7 @@ def augment(
         # A 3-D batch may come with a 3-D out buffer.
         dst = _out(out, shape[:3], out_dtype, images)[..., np.newaxis]
     else:
-        dst = _out(out, shape, out_dtype, images)
+        dst = _out(out, shape, out_dtype, images, _pool)
     if n == 0:
         return _restore_ndim(dst, out, squeeze, layout)
     _kernels.augment(src, dst, inv, clip, color, interp, fill, fill_values, gain, offset,
