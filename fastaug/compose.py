@@ -386,10 +386,10 @@ class Compose(SampleStream):
         post = [{"slot": s, "params": self.transforms[s].sample(Random(keys, s), sizes, channels)}
                 for s in self._plan.post]
         batch = []
+        first = int(idx[0]) if n else 0
+        grouped = None if np.array_equal(groups, idx) else groups
         for s in self._plan.batch:
-            first = int(idx[0]) if n else 0
             rng = np.random.default_rng([self.seed, epoch, first, n, s])
-            grouped = None if np.array_equal(groups, idx) else groups
             batch.append({"slot": s, "params": self.transforms[s].sample(rng, n, sizes,
                                                                          grouped)})
         return {"pipeline": self._names(), "indices": idx, "groups": groups, "epoch": epoch,

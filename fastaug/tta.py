@@ -54,7 +54,7 @@ import numpy as np
 
 from . import ops
 from .compose import Compose
-from .targets import stage_maps
+from .targets import _chain, stage_maps
 from .transforms.base import check_choice, check_size
 
 __all__ = ["ViewInfo", "invert", "merge", "views"]
@@ -84,6 +84,18 @@ class ViewInfo:
     matrices: np.ndarray
     image_size: tuple
     view_size: tuple
+
+    def __post_init__(self) -> None:
+        m = np.asarray(self.matrices, np.float64)
+        if m.ndim != 4 or m.shape[2:] != (2, 3) or not np.isfinite(m).all():
+            raise ValueError("matrices must be finite (V, N, 2, 3) affine maps, got shape "
+                             f"{m.shape}")
+        if len(self.names) != len(m):
+            raise ValueError(f"names has {len(self.names)} entries for {len(m)} views")
+        # frozen: set the checked values through object.__setattr__
+        object.__setattr__(self, "matrices", m)
+        object.__setattr__(self, "image_size", check_size(self.image_size, "image_size"))
+        object.__setattr__(self, "view_size", check_size(self.view_size, "view_size"))
 
 
 def _fixed_views(kind: str, h: int, w: int, size) -> tuple[list, list, tuple]:
@@ -126,26 +138,6 @@ def _fixed_views(kind: str, h: int, w: int, size) -> tuple[list, list, tuple]:
         names += [f"hflip_{c[0]}" for c in corners]
         mats += [m(-1, 0, w - 1 - left, 0, 1, top) for _, top, left in corners]
     return names, mats, (ch, cw)
-
-
-def _forward(inverse: np.ndarray) -> np.ndarray:
-    """Forward (..., 2, 3) maps of destination-to-source (..., 2, 3) maps."""
-    full = np.zeros(inverse.shape[:-2] + (3, 3))
-    full[..., :2, :] = inverse
-    full[..., 2, 2] = 1.0
-    return np.linalg.inv(full)[..., :2, :]
-
-
-def _chain(maps: list) -> np.ndarray:
-    """One forward (N, 2, 3) map of a chain of (forward (N, 2, 3), sizes) stages."""
-    total = np.zeros((len(maps[0][0]), 3, 3))
-    total[:, 0, 0] = total[:, 1, 1] = total[:, 2, 2] = 1.0
-    for fwd, _ in maps:
-        step = np.zeros_like(total)
-        step[:, :2] = fwd
-        step[:, 2, 2] = 1.0
-        total = step @ total
-    return total[:, :2]
 
 
 def _check_images(images) -> tuple[np.ndarray, int, int]:
@@ -209,7 +201,7 @@ def views(images: np.ndarray, kind: str | Compose = "flip", n: int | None = None
             params = kind.sample(count, shape, indices=np.arange(count),
                                  groups=np.full(count, v))
             outs.append(kind.apply(x, params))
-            mats.append(_chain(stage_maps(params)) if count else np.zeros((0, 2, 3)))
+            mats.append(_chain(stage_maps(params)))
         out = np.stack(outs)
         spatial = out.shape[3:5] if params["output"]["layout"] == "NCHW" else out.shape[2:4]
         view_size = (int(spatial[0]), int(spatial[1]))
@@ -224,7 +216,8 @@ def views(images: np.ndarray, kind: str | Compose = "flip", n: int | None = None
         for v, inv in enumerate(inverses):
             ops.augment(x, inv, size=view_size, inverse=True, interpolation="nearest",
                         out=out[v], threads=threads)
-        matrices = np.broadcast_to(_forward(np.stack(inverses))[:, None],
+        forward = ops._inverse_matrices(np.stack(inverses), len(inverses), False)
+        matrices = np.broadcast_to(forward[:, None],
                                    (len(names), count, 2, 3)).copy()
         names = tuple(names)
     if not return_info:
@@ -413,24 +406,21 @@ def merge(predictions, how: str = "mean", *, valid=None, info: ViewInfo | None =
         count = valid.sum(axis=0, dtype=ftype)
         with np.errstate(invalid="ignore", divide="ignore"):
             return total / count
-    out = np.where(valid, p.astype(ftype), -np.inf).max(axis=0)
+    out = np.where(valid, p.astype(ftype, copy=False), -np.inf).max(axis=0)
     return np.where(valid.any(axis=0), out, np.nan).astype(ftype)
 
 
 def _vote(p: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
     """Majority class over the views, smallest class on ties, -1 where no view counts."""
     classes = p.argmax(axis=-1)  # (V, N, ...)
+    views, k = classes.shape[0], p.shape[-1]
+    cells = classes[0].size
     ok = None if valid is None else valid.all(axis=-1)
-    best = np.zeros(classes.shape[1:], np.int64)
-    best_count = np.zeros(classes.shape[1:], np.int64)
-    for c in range(p.shape[-1]):
-        hits = classes == c
-        if ok is not None:
-            hits &= ok
-        count = hits.sum(axis=0)
-        better = count > best_count  # strict: an earlier class keeps a tie
-        best[better] = c
-        best_count[better] = count[better]
+    # Votes per (cell, class) in one count; argmax keeps the smallest class on ties.
+    key = (classes.reshape(views, cells) + k * np.arange(cells)).ravel()
+    counts = np.bincount(key, None if ok is None else ok.reshape(-1),
+                         minlength=cells * k).reshape(cells, k)
+    best = counts.argmax(axis=1).reshape(classes.shape[1:])
     if ok is not None:
-        best[best_count == 0] = -1
+        best[counts.max(axis=1).reshape(classes.shape[1:]) == 0] = -1
     return best

@@ -444,3 +444,17 @@ def test_empty_batch():
         maps, valid = tta.invert(np.zeros(shape[:4]), info)
         assert maps.shape == shape[:2] + (20, 30) and valid.shape == maps.shape
         assert tta.merge(maps, "mean", valid=valid).shape == (0, 20, 30)
+
+
+def test_view_info_checks_what_it_holds():
+    ok = dict(names=("a",), matrices=np.zeros((1, 2, 2, 3)), image_size=(4, 5),
+              view_size=(4, 5))
+    tta.ViewInfo(**ok)
+    for bad, match in [(dict(matrices=np.zeros((1, 2, 2, 2))), "matrices"),
+                       (dict(matrices=np.full((1, 2, 2, 3), np.nan)), "matrices"),
+                       (dict(names=("a", "b")), "names"),
+                       (dict(view_size=(0, 16)), "view_size")]:
+        with pytest.raises(ValueError, match=match):
+            tta.ViewInfo(**{**ok, **bad})
+    with pytest.raises(TypeError, match="image_size"):
+        tta.ViewInfo(**{**ok, "image_size": (4,)})
