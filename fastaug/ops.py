@@ -110,6 +110,8 @@ def _size(size, h: int, w: int, name: str = "size") -> tuple[int, int]:
 
 
 def _float_array(value, name: str) -> np.ndarray:
+    if value is None:
+        raise TypeError(f"{name} must be an array of numbers, got None")
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -1056,9 +1058,9 @@ def blend(
         wt = np.broadcast_to(wt, (n, count))
     if wt.shape != (n, count):
         raise ValueError(f"weights must have shape ({n}, {count}) or ({count},), got {wt.shape}")
+    if np.abs(wt).max(initial=0.0) > np.finfo(np.float32).max:
+        raise ValueError("weights must fit in float32 (|w| <= 3.4e38)")
     wt = np.ascontiguousarray(wt, np.float32)
-    if not np.all(np.isfinite(wt)):
-        raise ValueError("weights must fit in float32")
     if (isinstance(offset, bool) or not isinstance(offset, numbers.Real)
             or not -1 <= offset <= 1):
         raise ValueError(f"offset must be a number in [-1, 1], got {offset!r}")
@@ -1093,7 +1095,7 @@ def histogram(images: np.ndarray, *, threads: int | None = None) -> np.ndarray:
     src, _ = _images(images)
     n, h, w, c = src.shape
     threads = resolve_threads(threads)
-    hist = np.zeros((n, c, 256), np.int64)
+    hist = np.empty((n, c, 256), np.int64)  # the kernel zeroes it
     if n:
         _filters_ext().histogram(src, hist, threads)
     return hist

@@ -105,6 +105,7 @@ depends on the image; a policy output can be fed to a Compose.
 """
 from __future__ import annotations
 
+import functools
 import numbers
 
 import numpy as np
@@ -320,8 +321,9 @@ def _check_int(value, name: str, low: int, high: int | None = None) -> int:
 def _check_interpolation(value) -> str:
     """"nearest" or "bilinear" (or an enum with that value, like torchvision's)."""
     value = getattr(value, "value", value)
-    if not isinstance(value, str) or value not in ("nearest", "bilinear"):
-        raise ValueError(f"interpolation must be 'nearest' or 'bilinear', got {value!r}")
+    if not isinstance(value, str) or value not in ops.INTERPOLATIONS:
+        raise ValueError(f"interpolation must be one of {sorted(ops.INTERPOLATIONS)}, got "
+                         f"{value!r}")
     return value
 
 
@@ -354,16 +356,9 @@ class _Policy(SampleStream):
         self.interpolation = _check_interpolation(interpolation)
         self.fill = _check_fill(fill)
 
-    def _cval(self, channels: int):
+    def _cval(self, channels: int) -> np.ndarray:
         """The fill as ``ops.augment``'s cval for images with ``channels`` channels."""
-        if self.fill is None:
-            return 0
-        if len(self.fill) == 1:
-            return self.fill[0]
-        if len(self.fill) != channels:
-            raise ValueError(f"fill has {len(self.fill)} values for images with {channels} "
-                             "channels (give one value or one per channel)")
-        return self.fill
+        return ops._channel_values(self.fill, channels, "fill", 0.0)
 
     def _warp_repr(self, default: str = "nearest") -> str:
         parts = [] if self.interpolation == default else [f"interpolation={self.interpolation!r}"]
@@ -418,7 +413,7 @@ class _Policy(SampleStream):
     def _ops(op, magnitude, n: int, ndim: int = 2) -> tuple[np.ndarray, np.ndarray]:
         """Validated op ids (int64) and magnitudes (float64) of shape (N, ...)."""
         op = np.asarray(op)
-        mag = np.asarray(magnitude, dtype=np.float64)
+        mag = ops._float_array(magnitude, "magnitude")
         if ndim == 2 and op.ndim == 1:
             op = op[:, None]
         if ndim == 2 and mag.ndim == 1:
@@ -430,8 +425,6 @@ class _Policy(SampleStream):
             raise ValueError(f"magnitude must have op's shape {op.shape}, got {mag.shape}")
         if op.size and (op.min() < 0 or op.max() >= NUM_OPS):
             raise ValueError(f"op ids must lie in 0..{NUM_OPS - 1} (see OP_NAMES)")
-        if not np.all(np.isfinite(mag)):
-            raise ValueError("magnitude must be finite")
         return op.astype(np.int64), mag
 
     def apply(self, images: np.ndarray, op, magnitude) -> np.ndarray:
@@ -777,12 +770,15 @@ AUTOAUGMENT_POLICIES = {
 }
 
 
+@functools.cache
 def _policy_arrays(policy: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Op ids (S, 2) int64, probabilities (S, 2) and magnitude bins (S, 2) (0 for None)."""
     subs = AUTOAUGMENT_POLICIES[policy]
     op = np.array([[OP_NAMES.index(name) for name, _, _ in sub] for sub in subs], np.int64)
     prob = np.array([[p for _, p, _ in sub] for sub in subs])
     bins = np.array([[0 if b is None else b for _, _, b in sub] for sub in subs], np.int64)
+    for a in (op, prob, bins):
+        a.flags.writeable = False  # cached: shared by every call
     return op, prob, bins
 
 
@@ -1019,12 +1015,10 @@ class AugMix(_Policy):
         x, squeeze = self._batch(images)
         n = len(x)
         op, mag = self._ops(op, magnitude, n, ndim=3)
-        wt = np.asarray(weights, dtype=np.float64)
+        wt = ops._float_array(weights, "weights")
         if wt.shape != (n, op.shape[1] + 1):
             raise ValueError(f"weights must have shape ({n}, {op.shape[1] + 1}) (the image, "
                              f"then each chain), got {wt.shape}")
-        if not np.all(np.isfinite(wt)):
-            raise ValueError("weights must be finite")
         cval = self._cval(x.shape[3])
         chains = [run_ops(x, op[:, c], mag[:, c], self.threads, self.interpolation, cval)
                   for c in range(op.shape[1])]
