@@ -69,6 +69,10 @@ void fa_lut(const fa_lut_args *args);
    either way (tests compare the two). */
 void fa_set_simd(int enabled);
 
+/* The lookup-table implementation: request 0 selects portable C, 1 the fastest the CPU
+   has, -1 leaves the choice alone. Returns 1 when that is AVX-512 VBMI, else 0. */
+int fa_lut_path(int request);
+
 /* Number of threads OpenMP would use, or 1 when built without OpenMP. */
 int fa_max_threads(void);
 int fa_has_openmp(void);

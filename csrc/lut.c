@@ -262,8 +262,7 @@ static int lut_task(void *ctx, int64_t k)
     return 0;
 }
 
-/* The implementation fa_lut uses: request 0 selects portable C, 1 the fastest the CPU
-   has, -1 leaves the choice alone. Returns 1 when that is AVX-512 VBMI, else 0. */
+/* See fastaug.h. */
 int fa_lut_path(int request)
 {
     if (request >= 0)

@@ -47,12 +47,6 @@ cdef extern from "fastaug.h" nogil:
     int fa_has_openmp()
     int64_t fa_border_index(int64_t i, int64_t n, int mode)
     void fa_set_simd(int enabled)
-
-
-cdef extern from *:
-    """
-    int fa_lut_path(int request); /* csrc/lut.c */
-    """
     int fa_lut_path(int request)
 
 
