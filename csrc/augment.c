@@ -325,13 +325,42 @@ FA_TARGET_AVX2 static inline void store_f32_pixels(float *d, const __m256 *o, in
 /* The vector constants of finishing. */
 typedef struct {
     __m256 coef[4][4], bias[4], scale[4], offset[4];
-    int u8, nchw;
 } finish_consts;
+
+/* The finishing kinds: 2 * output + (colour matrix or not), one compiled loop each. */
+FA_INLINE int finish_kind(const image_ctx *ic)
+{
+    return 2 * (int)ic->a->output + (ic->color != NULL);
+}
+
+/* body(ic, C, ..., kind) with C (1, 3 or 4) and the kind of ic as constants. */
+#define FA_BY_KIND_C(ic, body, Cn, ...)                                                 \
+    do {                                                                                \
+        switch (finish_kind(ic)) {                                                      \
+        case 0: body(ic, Cn, __VA_ARGS__, 0); break;                                    \
+        case 1: body(ic, Cn, __VA_ARGS__, 1); break;                                    \
+        case 2: body(ic, Cn, __VA_ARGS__, 2); break;                                    \
+        case 3: body(ic, Cn, __VA_ARGS__, 3); break;                                    \
+        case 4: body(ic, Cn, __VA_ARGS__, 4); break;                                    \
+        default: body(ic, Cn, __VA_ARGS__, 5); break;                                   \
+        }                                                                               \
+    } while (0)
+
+#define FA_BY_KIND(ic, C, body, ...)                                                    \
+    do {                                                                                \
+        if ((C) == 1)                                                                   \
+            FA_BY_KIND_C(ic, body, 1, __VA_ARGS__);                                     \
+        else if ((C) == 3)                                                              \
+            FA_BY_KIND_C(ic, body, 3, __VA_ARGS__);                                     \
+        else                                                                            \
+            FA_BY_KIND_C(ic, body, 4, __VA_ARGS__);                                     \
+    } while (0)
+
+#define FA_AVX2_INLINE static inline __attribute__((always_inline, target("avx2")))
 
 FA_TARGET_AVX2 static inline void finish_init(const image_ctx *ic, int C, finish_consts *k)
 {
     const fa_augment_args *a = ic->a;
-    memset(k, 0, sizeof *k);
     for (int c = 0; c < C; ++c) {
         k->scale[c] = _mm256_set1_ps(a->scale[c]);
         k->offset[c] = _mm256_set1_ps(a->offset[c]);
@@ -341,56 +370,59 @@ FA_TARGET_AVX2 static inline void finish_init(const image_ctx *ic, int C, finish
             k->bias[c] = _mm256_set1_ps(ic->color[c * (C + 1) + C]);
         }
     }
-    k->u8 = a->output == FA_OUT_U8_NHWC;
-    k->nchw = a->output == FA_OUT_F32_NCHW;
 }
 
 /* finish_plain / finish_color of pixels x .. x + 7 of row y from their samples v[c],
-   with the scalar code's operations in its order. */
-FA_TARGET_AVX2 static inline void finish8(const image_ctx *ic, int C, const finish_consts *k,
-                                          const __m256i *v, int64_t y, int64_t x)
+   with the scalar code's operations in its order; `grey`: v holds whole grey levels
+   (the samples of pixels copied unchanged, v >> 16), where (float)(v << 16) * 2^-16
+   is (float)v, so dropping the scaling gives the same values. */
+FA_AVX2_INLINE void finish8(const image_ctx *ic, int C, const finish_consts *k, const __m256i *v,
+                            int64_t y, int64_t x, int grey, int kind)
 {
     const fa_augment_args *a = ic->a;
+    const int color = kind & 1, u8 = kind >> 1 == FA_OUT_U8_NHWC;
+    const int nchw = kind >> 1 == FA_OUT_F32_NCHW;
     const int64_t ow = a->ow;
     const __m256 unit = _mm256_set1_ps(1.0f / FA_VONE), half = _mm256_set1_ps(0.5f);
     __m256 o[4];
     __m256i q[4];
-    if (ic->color) {
+    if (color) {
         __m256 f[4];
         for (int j = 0; j < C; ++j)
-            f[j] = _mm256_mul_ps(_mm256_cvtepi32_ps(v[j]), unit);
+            f[j] = grey ? _mm256_cvtepi32_ps(v[j]) : _mm256_mul_ps(_mm256_cvtepi32_ps(v[j]), unit);
         for (int c = 0; c < C; ++c) {
             __m256 acc = _mm256_add_ps(k->bias[c], _mm256_mul_ps(k->coef[c][0], f[0]));
             for (int j = 1; j < C; ++j)
                 acc = _mm256_add_ps(acc, _mm256_mul_ps(k->coef[c][j], f[j]));
             acc = _mm256_min_ps(_mm256_max_ps(acc, _mm256_setzero_ps()), _mm256_set1_ps(255.0f));
-            if (k->u8)
+            if (u8)
                 q[c] = _mm256_cvttps_epi32(_mm256_add_ps(acc, half));
             else
                 o[c] = _mm256_add_ps(_mm256_mul_ps(acc, k->scale[c]), k->offset[c]);
         }
     } else {
         for (int c = 0; c < C; ++c) {
-            if (k->u8)
-                q[c] = _mm256_srli_epi32(_mm256_add_epi32(v[c], _mm256_set1_epi32(FA_VONE / 2)),
-                                         FA_VBITS);
+            const __m256 f = grey ? _mm256_cvtepi32_ps(v[c])
+                                  : _mm256_mul_ps(_mm256_cvtepi32_ps(v[c]), unit);
+            if (u8)
+                q[c] = grey ? v[c]
+                            : _mm256_srli_epi32(_mm256_add_epi32(v[c], _mm256_set1_epi32(FA_VONE / 2)),
+                                                FA_VBITS);
             else
-                o[c] = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v[c]), unit),
-                                                   k->scale[c]), k->offset[c]);
+                o[c] = _mm256_add_ps(_mm256_mul_ps(f, k->scale[c]), k->offset[c]);
         }
     }
-    if (k->u8)
+    if (u8)
         store_u8_pixels(ic->dst8 + (y * ow + x) * C, q, C, (x + 8) * C + 4 <= ow * C);
-    else if (k->nchw)
+    else if (nchw)
         for (int c = 0; c < C; ++c)
             _mm256_storeu_ps(ic->dstf + (c * a->oh + y) * ow + x, o[c]);
     else
         store_f32_pixels(ic->dstf + (y * ow + x) * C, o, C);
 }
 
-/* Pixels [x0, x1) of row y (x1 - x0 a multiple of 8) from the planes p. */
-FA_TARGET_AVX2 static void finish_avx2(const image_ctx *ic, int C, const int32_t *p, int64_t y,
-                                       int64_t x0, int64_t x1)
+FA_AVX2_INLINE void finish_planes(const image_ctx *ic, int C, const int32_t *p, int64_t y,
+                                  int64_t x0, int64_t x1, int kind)
 {
     finish_consts k;
     finish_init(ic, C, &k);
@@ -398,7 +430,34 @@ FA_TARGET_AVX2 static void finish_avx2(const image_ctx *ic, int C, const int32_t
         __m256i v[4];
         for (int c = 0; c < C; ++c)
             v[c] = _mm256_loadu_si256((const __m256i *)(p + c * ic->plane + x));
-        finish8(ic, C, &k, v, y, x);
+        finish8(ic, C, &k, v, y, x, 0, kind);
+    }
+}
+
+/* Pixels [x0, x1) of row y (x1 - x0 a multiple of 8) from the planes p. */
+FA_TARGET_AVX2 static void finish_avx2(const image_ctx *ic, int C, const int32_t *p, int64_t y,
+                                       int64_t x0, int64_t x1)
+{
+    FA_BY_KIND(ic, C, finish_planes, p, y, x0, x1);
+}
+
+/* mix_y as one pmaddwd: t, b < 2^15 (horizontal sums) and the weights fit in words. */
+FA_AVX2_INLINE void blend_planes(const image_ctx *ic, int C, const int32_t *t, const int32_t *b,
+                                 int32_t w, int64_t y, int64_t x1, int kind)
+{
+    finish_consts k;
+    finish_init(ic, C, &k);
+    const __m256i wv = _mm256_set1_epi32((FA_WONE - w) | w << 16);
+    const __m256i round = _mm256_set1_epi32(1 << (FA_VSHIFT - 1));
+    for (int64_t x = 0; x < x1; x += 8) {
+        __m256i v[4];
+        for (int c = 0; c < C; ++c) {
+            const __m256i tv = _mm256_loadu_si256((const __m256i *)(t + c * ic->plane + x));
+            const __m256i bv = _mm256_loadu_si256((const __m256i *)(b + c * ic->plane + x));
+            const __m256i sum = _mm256_madd_epi16(_mm256_or_si256(tv, _mm256_slli_epi32(bv, 16)), wv);
+            v[c] = _mm256_srli_epi32(_mm256_add_epi32(sum, round), FA_VSHIFT);
+        }
+        finish8(ic, C, &k, v, y, x, 0, kind);
     }
 }
 
@@ -407,22 +466,8 @@ FA_TARGET_AVX2 static void finish_avx2(const image_ctx *ic, int C, const int32_t
 FA_TARGET_AVX2 static int64_t blend_finish_avx2(const image_ctx *ic, int C, const int32_t *t,
                                                 const int32_t *b, int32_t w, int64_t y)
 {
-    finish_consts k;
-    finish_init(ic, C, &k);
     const int64_t done = ic->a->ow / 8 * 8;
-    const __m256i wv = _mm256_set1_epi32(w), round = _mm256_set1_epi32(1 << (FA_VSHIFT - 1));
-    for (int64_t x = 0; x < done; x += 8) {
-        __m256i v[4];
-        for (int c = 0; c < C; ++c) {
-            const __m256i tv = _mm256_loadu_si256((const __m256i *)(t + c * ic->plane + x));
-            const __m256i bv = _mm256_loadu_si256((const __m256i *)(b + c * ic->plane + x));
-            /* mix_y */
-            const __m256i sum = _mm256_add_epi32(_mm256_slli_epi32(tv, FA_WBITS),
-                                                 _mm256_mullo_epi32(_mm256_sub_epi32(bv, tv), wv));
-            v[c] = _mm256_srli_epi32(_mm256_add_epi32(sum, round), FA_VSHIFT);
-        }
-        finish8(ic, C, &k, v, y, x);
-    }
+    FA_BY_KIND(ic, C, blend_planes, t, b, w, y, done);
     return done;
 }
 #endif
@@ -629,12 +674,47 @@ FA_TARGET_AVX2 static inline void interpolate8(int C, __m256i ta, __m256i tb, __
     }
 }
 
-/* Pixels [x0, x1) of output row y (all interior, x1 - x0 a multiple of 8), sampled and
-   finished, C = 3 or 4: for each pixel one 8-byte gather from its top-left and one from
-   its bottom-left neighbour bring both columns. */
-FA_TARGET_AVX2 static void bilinear_run_avx2(const image_ctx *ic, int C, const row_line *l,
-                                             int64_t x0, int64_t x1, int64_t y)
+/* bilinear_run_body for C = 1: a 4-byte gather brings a pixel and its right neighbour. */
+FA_AVX2_INLINE void bilinear_run_c1_body(const image_ctx *ic, const row_line *l,
+                                                int64_t x0, int64_t x1, int64_t y, int kind)
 {
+    const int64_t rs = ic->a->src_row_stride;
+    finish_consts k;
+    finish_init(ic, 1, &k);
+    const int *top = (const int *)ic->src, *bottom = (const int *)(ic->src + rs);
+    const __m256d rx = _mm256_set1_pd(l->rx), sx = _mm256_set1_pd(l->sx);
+    const __m256d ry = _mm256_set1_pd(l->ry), sy = _mm256_set1_pd(l->sy);
+    const __m256d eight = _mm256_set1_pd(8.0);
+    __m256d k0 = _mm256_setr_pd((double)x0, (double)x0 + 1, (double)x0 + 2, (double)x0 + 3);
+    __m256d k1 = _mm256_add_pd(k0, _mm256_set1_pd(4.0));
+    const __m256i stride = _mm256_set1_epi32((int32_t)rs);
+    const __m256i pairs = pair_mask_c1();
+    for (int64_t x = x0; x < x1; x += 8) {
+        const __m256i cx = coords8(rx, sx, k0, k1), cy = coords8(ry, sy, k0, k1);
+        k0 = _mm256_add_pd(k0, eight);
+        k1 = _mm256_add_pd(k1, eight);
+        const __m256i ix = _mm256_srai_epi32(cx, FA_WBITS), iy = _mm256_srai_epi32(cy, FA_WBITS);
+        const __m256i off = unshuffle8(_mm256_add_epi32(_mm256_mullo_epi32(iy, stride), ix));
+        const __m256i wx = unshuffle8(weight_pairs(cx)), wy = unshuffle8(weight_pairs(cy));
+        const __m256i t = _mm256_madd_epi16(
+            _mm256_shuffle_epi8(_mm256_i32gather_epi32(top, off, 1), pairs), wx);
+        const __m256i b = _mm256_madd_epi16(
+            _mm256_shuffle_epi8(_mm256_i32gather_epi32(bottom, off, 1), pairs), wx);
+        const __m256i v = mix_y8(t, b, wy);
+        finish8(ic, 1, &k, &v, y, x, 0, kind);
+    }
+}
+
+/* Pixels [x0, x1) of output row y (all interior, x1 - x0 a multiple of 8), sampled and
+   finished: for each pixel one 8-byte gather from its top-left and one from its
+   bottom-left neighbour bring both columns (C = 3, 4). */
+FA_AVX2_INLINE void bilinear_run_body(const image_ctx *ic, int C, const row_line *l,
+                                             int64_t x0, int64_t x1, int64_t y, int kind)
+{
+    if (C == 1) {
+        bilinear_run_c1_body(ic, l, x0, x1, y, kind);
+        return;
+    }
     const int64_t rs = ic->a->src_row_stride;
     finish_consts k;
     finish_init(ic, C, &k);
@@ -665,40 +745,16 @@ FA_TARGET_AVX2 static void bilinear_run_avx2(const image_ctx *ic, int C, const r
         const __m256i wx = unshuffle8(weight_pairs(cx)), wy = unshuffle8(weight_pairs(cy));
         __m256i v[4];
         interpolate8(C, ta, tb, ba, bb, ma, mb, wx, wy, v);
-        finish8(ic, C, &k, v, y, x);
+        finish8(ic, C, &k, v, y, x, 0, kind);
     }
 }
 
-/* The same for C = 1: a 4-byte gather brings a pixel and its right neighbour. */
-FA_TARGET_AVX2 static void bilinear_run_avx2_c1(const image_ctx *ic, const row_line *l,
-                                                int64_t x0, int64_t x1, int64_t y)
+FA_TARGET_AVX2 static void bilinear_run_avx2(const image_ctx *ic, int C, const row_line *l,
+                                             int64_t x0, int64_t x1, int64_t y)
 {
-    const int64_t rs = ic->a->src_row_stride;
-    finish_consts k;
-    finish_init(ic, 1, &k);
-    const int *top = (const int *)ic->src, *bottom = (const int *)(ic->src + rs);
-    const __m256d rx = _mm256_set1_pd(l->rx), sx = _mm256_set1_pd(l->sx);
-    const __m256d ry = _mm256_set1_pd(l->ry), sy = _mm256_set1_pd(l->sy);
-    const __m256d eight = _mm256_set1_pd(8.0);
-    __m256d k0 = _mm256_setr_pd((double)x0, (double)x0 + 1, (double)x0 + 2, (double)x0 + 3);
-    __m256d k1 = _mm256_add_pd(k0, _mm256_set1_pd(4.0));
-    const __m256i stride = _mm256_set1_epi32((int32_t)rs);
-    const __m256i pairs = pair_mask_c1();
-    for (int64_t x = x0; x < x1; x += 8) {
-        const __m256i cx = coords8(rx, sx, k0, k1), cy = coords8(ry, sy, k0, k1);
-        k0 = _mm256_add_pd(k0, eight);
-        k1 = _mm256_add_pd(k1, eight);
-        const __m256i ix = _mm256_srai_epi32(cx, FA_WBITS), iy = _mm256_srai_epi32(cy, FA_WBITS);
-        const __m256i off = unshuffle8(_mm256_add_epi32(_mm256_mullo_epi32(iy, stride), ix));
-        const __m256i wx = unshuffle8(weight_pairs(cx)), wy = unshuffle8(weight_pairs(cy));
-        const __m256i t = _mm256_madd_epi16(
-            _mm256_shuffle_epi8(_mm256_i32gather_epi32(top, off, 1), pairs), wx);
-        const __m256i b = _mm256_madd_epi16(
-            _mm256_shuffle_epi8(_mm256_i32gather_epi32(bottom, off, 1), pairs), wx);
-        const __m256i v = mix_y8(t, b, wy);
-        finish8(ic, 1, &k, &v, y, x);
-    }
+    FA_BY_KIND(ic, C, bilinear_run_body, l, x0, x1, y);
 }
+
 
 /* Map eight indices onto 0..n-1 like fa_border_index; constant fill clears the lanes
    of *inside instead. Returns 0 when a periodic mode would need more than one fold
@@ -879,8 +935,8 @@ FA_TARGET_AVX2 static int nearest_block_avx2(const image_ctx *ic, int C, const r
    exists) or 4-byte ones (C = 1) inside the image, with the scalar code's integers.
    Pixels [x0, x1) of output row y, x1 - x0 a multiple of 8, sampled and finished.
    Needs w >= 3 (C = 3), 2 (C = 4) or 4 (C = 1), and h >= 2. */
-FA_TARGET_AVX2 static void bilinear_replicate_avx2(const image_ctx *ic, int C, const row_line *l,
-                                                   int64_t x0, int64_t x1, int64_t y)
+FA_AVX2_INLINE void bilinear_replicate_body(const image_ctx *ic, int C, const row_line *l,
+                                                   int64_t x0, int64_t x1, int64_t y, int kind)
 {
     const fa_augment_args *a = ic->a;
     const int64_t rs = a->src_row_stride;
@@ -941,7 +997,7 @@ FA_TARGET_AVX2 static void bilinear_replicate_avx2(const image_ctx *ic, int C, c
             const __m256i b = _mm256_srlv_epi32(_mm256_i32gather_epi32((const int *)bottom, off, 1), shift);
             v[0] = mix_y8(_mm256_madd_epi16(_mm256_shuffle_epi8(t, c1), wx),
                           _mm256_madd_epi16(_mm256_shuffle_epi8(b, c1), wx), wy);
-            finish8(ic, 1, &k, v, y, x);
+            finish8(ic, 1, &k, v, y, x, 0, kind);
             continue;
         }
         __m256i col = C == 4 ? _mm256_slli_epi32(ix, 2) : _mm256_add_epi32(ix, _mm256_add_epi32(ix, ix));
@@ -961,8 +1017,14 @@ FA_TARGET_AVX2 static void bilinear_replicate_avx2(const image_ctx *ic, int C, c
         const __m256i ba = _mm256_srlv_epi64(_mm256_i32gather_epi64(bottom, ia, 1), sa);
         const __m256i bb = _mm256_srlv_epi64(_mm256_i32gather_epi64(bottom, ib, 1), sb);
         interpolate8(C, ta, tb, ba, bb, ma, mb, wx, wy, v);
-        finish8(ic, C, &k, v, y, x);
+        finish8(ic, C, &k, v, y, x, 0, kind);
     }
+}
+
+FA_TARGET_AVX2 static void bilinear_replicate_avx2(const image_ctx *ic, int C, const row_line *l,
+                                                   int64_t x0, int64_t x1, int64_t y)
+{
+    FA_BY_KIND(ic, C, bilinear_replicate_body, l, x0, x1, y);
 }
 #endif
 
@@ -1021,9 +1083,7 @@ FA_INLINE void bilinear_row(const image_ctx *ic, int C, int64_t y, int32_t *p)
         border_span(ic, C, &l, replicate, 0, start, y, p);
         if (!replicate)
             finish_range(ic, C, p, y, 0, start);
-        if (run > 0 && C == 1)
-            bilinear_run_avx2_c1(ic, &l, start, start + run, y);
-        else if (run > 0)
+        if (run > 0)
             bilinear_run_avx2(ic, C, &l, start, start + run, y);
         border_span(ic, C, &l, replicate, start + run, end, y, p);
         x = end;
@@ -1127,30 +1187,65 @@ static void fill_axis(axis_table *t, int64_t count, double base, double step, do
 }
 
 #if FA_AVX2
-/* Eight whole pixels in order from s into planes h (stride ps), shifted left by
-   `shift` bits: mix_x with weight 0. Reads 8 C bytes (28 for C = 3). */
+/* Eight whole pixels in order from s (8 C bytes), channel c of each in the dwords of
+   v[c]. */
+FA_TARGET_AVX2 static inline void load_pixels8(const uint8_t *s, int C, __m256i *v)
+{
+    if (C == 1) {
+        v[0] = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)s));
+        return;
+    }
+    /* Pixels 0-3 in the low lane, 4-7 in the high one (C = 3: from byte 4 of bytes
+       8 .. 23, so that nothing after the pixels is read). */
+    const __m256i px = C == 4 ? _mm256_loadu_si256((const __m256i *)s)
+                              : _mm256_inserti128_si256(
+                                    _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)s)),
+                                    _mm_loadu_si128((const __m128i *)(s + 8)), 1);
+    const __m256i first = C == 4 ? _mm256_setr_epi32(0, 4, 8, 12, 0, 4, 8, 12)
+                                 : _mm256_setr_epi32(0, 3, 6, 9, 4, 7, 10, 13);
+    for (int c = 0; c < C; ++c) {
+        /* dword k of a lane takes byte first[k] + c, zero-extended */
+        const __m256i at = _mm256_add_epi32(first, _mm256_set1_epi32(c));
+        v[c] = _mm256_shuffle_epi8(px, _mm256_or_si256(at, _mm256_set1_epi32((int32_t)0x80808000u)));
+    }
+}
+
+/* The same into planes h (stride ps), shifted left by `shift` bits: mix_x with
+   weight 0. */
 FA_TARGET_AVX2 static inline void horizontal_straight(const uint8_t *s, int C, int shift,
                                                       int32_t *h, int64_t ps)
 {
     const __m128i sh = _mm_cvtsi32_si128(shift);
-    if (C == 1) {
-        const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)s));
-        _mm256_storeu_si256((__m256i *)h, _mm256_sll_epi32(v, sh));
-        return;
+    __m256i v[4];
+    load_pixels8(s, C, v);
+    for (int c = 0; c < C; ++c)
+        _mm256_storeu_si256((__m256i *)(h + c * ps), _mm256_sll_epi32(v[c], sh));
+}
+
+/* Output row y as whole source pixels s[0], s[C], ... finished straight from them,
+   without planes: the blocks of 8 whose loads stay within the `bytes` readable at s.
+   Returns the pixels done. */
+FA_AVX2_INLINE void finish_pixels_body(const image_ctx *ic, int C, const uint8_t *s, int64_t y,
+                                       int64_t x1, int kind)
+{
+    finish_consts k;
+    finish_init(ic, C, &k);
+    for (int64_t x = 0; x < x1; x += 8) {
+        __m256i v[4];
+        load_pixels8(s + x * C, C, v);
+        finish8(ic, C, &k, v, y, x, 1, kind);
     }
-    /* Pixels 0-3 in the low lane, 4-7 in the high one, from byte 0 of each. */
-    const __m256i v = C == 4 ? _mm256_loadu_si256((const __m256i *)s)
-                             : _mm256_inserti128_si256(
-                                   _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)s)),
-                                   _mm_loadu_si128((const __m128i *)(s + 12)), 1);
-    const __m256i dword = _mm256_setr_epi32(0, 1, 2, 3, 0, 1, 2, 3);
-    for (int c = 0; c < C; ++c) {
-        /* dword k takes byte C k + c */
-        const __m256i at = _mm256_add_epi32(_mm256_mullo_epi32(dword, _mm256_set1_epi32(C)),
-                                            _mm256_set1_epi32(c));
-        const __m256i mask = _mm256_or_si256(at, _mm256_set1_epi32((int32_t)0x80808000u));
-        _mm256_storeu_si256((__m256i *)(h + c * ps), _mm256_sll_epi32(_mm256_shuffle_epi8(v, mask), sh));
-    }
+}
+
+FA_TARGET_AVX2 static int64_t finish_pixels_avx2(const image_ctx *ic, int C, const uint8_t *s,
+                                                 int64_t bytes, int64_t y)
+{
+    const int64_t ow = ic->a->ow;
+    int64_t x1 = 0;
+    while (x1 + 8 <= ow && (x1 + 8) * C <= bytes)
+        x1 += 8;
+    FA_BY_KIND(ic, C, finish_pixels_body, s, y, x1);
+    return x1;
 }
 
 /* The vector blocks of horizontal(): pixels 8k .. 8k + 7 of source row `row`, their
@@ -1202,7 +1297,7 @@ static void plan_vector_axis(axis_table *t, int64_t count, int64_t w, int C)
         t->pairs[k] = (FA_WONE - t->w[k]) | t->w[k] << 16;
     }
     /* Bytes read by the straight load of eight consecutive whole pixels. */
-    const int64_t span = C == 3 ? 28 : 8 * C;
+    const int64_t span = 8 * C;
     for (int64_t b = 0; b < count / 8; ++b) {
         int ok = 1, straight = 1;
         for (int64_t k = 8 * b; k < 8 * b + 8; ++k) {
@@ -1468,6 +1563,18 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
             continue;
         }
         if (ty.exact && cached[0] != ya && cached[1] != ya) {
+#if FA_AVX2
+            if (ic->vector && tx.exact && tx.run == 1 && ya >= 0) {
+                /* Consecutive whole pixels: finished from the source bytes. */
+                const uint8_t *s = ic->src + ya * a->src_row_stride + tx.i0[0] * C;
+                const int64_t x0 = finish_pixels_avx2(ic, C, s, (a->w - tx.i0[0]) * C, y);
+                for (int c = 0; c < C; ++c)
+                    for (int64_t x = x0; x < ow; ++x)
+                        v[c * ic->plane + x] = (int32_t)s[x * C + c] << FA_VBITS;
+                finish_scalar(ic, C, v, y, x0, ow);
+                continue;
+            }
+#endif
             /* A row used alone: straight into sample units, no cache. */
             horizontal_for(ic, C, &tx, ya, FA_WBITS - FA_VSHIFT, v);
             finish_row(ic, C, v, y);
