@@ -638,16 +638,15 @@ FA_TARGET_AVX2 static inline __m256i mix_y8(__m256i top, __m256i bottom, __m256i
    a 128-bit lane as word pairs, into dwords 0, 1 (ma, for gather A) or 2, 3 (mb). */
 FA_TARGET_AVX2 static inline void pair_masks(int C, __m256i *ma, __m256i *mb)
 {
+    /* Constant expressions (C is one after inlining): no masks built in memory, whose
+       byte stores would stall the vector loads after them. */
     for (int c = 0; c < C; ++c) {
-        uint8_t m[2][16];
-        memset(m, 0x80, sizeof m); /* 0x80: a zero byte */
-        for (int slot = 0; slot < 2; ++slot)
-            for (int g = 0; g < 2; ++g) {
-                m[g][8 * g + 4 * slot] = (uint8_t)(8 * slot + c);
-                m[g][8 * g + 4 * slot + 2] = (uint8_t)(8 * slot + C + c);
-            }
-        ma[c] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)m[0]));
-        mb[c] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)m[1]));
+        ma[c] = _mm256_broadcastsi128_si256(_mm_setr_epi8(
+            (char)c, -128, (char)(C + c), -128, (char)(8 + c), -128, (char)(8 + C + c), -128,
+            -128, -128, -128, -128, -128, -128, -128, -128));
+        mb[c] = _mm256_broadcastsi128_si256(_mm_setr_epi8(
+            -128, -128, -128, -128, -128, -128, -128, -128, (char)c, -128, (char)(C + c), -128,
+            (char)(8 + c), -128, (char)(8 + C + c), -128));
     }
 }
 
@@ -1147,7 +1146,9 @@ typedef struct {
     int32_t *offset;  /* vector path: byte offset of i0 in the row */
     int32_t *pairs;   /* vector path: (4096 - w) | w << 16 */
     uint8_t *block;   /* vector path for pixels 8k .. 8k + 7: 1 gathers, 2 loads whole
-                         pixels in order, 0 leaves them to the scalar code */
+                         pixels in order, 3 shuffles two 16-byte windows (masks),
+                         0 leaves them to the scalar code */
+    uint8_t *masks;   /* block type 3: per block and channel, a 32-byte pshufb mask */
     int exact;        /* every weight is 0: a pure gather */
     int has_fill;     /* some index is -1 */
     int run;          /* i0 is first + x (1), first - x (-1), or neither (0) */
@@ -1266,8 +1267,22 @@ FA_TARGET_AVX2 static void horizontal_avx2(const image_ctx *ic, int C, const axi
             horizontal_straight(row + tx->offset[x], C, up + FA_WBITS - FA_HSHIFT, h + x, ps);
             continue;
         }
-        const __m256i off = _mm256_loadu_si256((const __m256i *)(tx->offset + x));
         const __m256i wx = _mm256_loadu_si256((const __m256i *)(tx->pairs + x));
+        if (tx->block[x / 8] == 3) {
+            /* Pixels 0-3 from the 16 bytes at pixel 0's source, 4-7 from pixel 4's. */
+            const __m256i win = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(row + tx->offset[x]))),
+                _mm_loadu_si128((const __m128i *)(row + tx->offset[x + 4])), 1);
+            const __m256i *mask = (const __m256i *)(tx->masks + 32 * C * (x / 8));
+            for (int c = 0; c < C; ++c) {
+                const __m256i t = _mm256_madd_epi16(
+                    _mm256_shuffle_epi8(win, _mm256_loadu_si256(mask + c)), wx);
+                _mm256_storeu_si256((__m256i *)(h + c * ps + x),
+                                    _mm256_sll_epi32(_mm256_srli_epi32(t, FA_HSHIFT), shift_up));
+            }
+            continue;
+        }
+        const __m256i off = _mm256_loadu_si256((const __m256i *)(tx->offset + x));
         if (C == 1) {
             const __m256i t = _mm256_madd_epi16(
                 _mm256_shuffle_epi8(_mm256_i32gather_epi32((const int *)row, off, 1), c1), wx);
@@ -1285,6 +1300,32 @@ FA_TARGET_AVX2 static void horizontal_avx2(const image_ctx *ic, int C, const axi
                                 _mm256_sll_epi32(_mm256_srli_epi32(t, FA_HSHIFT), shift_up));
         }
     }
+}
+
+/* Block type 3 for pixels b .. b + 7: each half's bytes (both neighbours, or one for a
+   zero weight) within 16 bytes from its first pixel's, the loads inside the row; the
+   pshufb masks that make word pairs (left, right) of channel c in dword k. */
+static int plan_window(axis_table *t, int64_t b, int64_t w, int C)
+{
+    for (int64_t half = b; half < b + 8; half += 4) {
+        if (t->i0[half] * C + 16 > w * C)
+            return 0;
+        for (int64_t k = half; k < half + 4; ++k) {
+            const int64_t first = (t->i0[k] - t->i0[half]) * C;
+            if (first < 0 || first + (t->w[k] ? 2 * C : C) > 16)
+                return 0;
+        }
+    }
+    uint8_t *m = t->masks + 32 * C * (b / 8);
+    memset(m, 0x80, (size_t)(32 * C)); /* 0x80: a zero byte */
+    for (int c = 0; c < C; ++c)
+        for (int64_t k = b; k < b + 8; ++k) {
+            const int64_t half = k < b + 4 ? b : b + 4, at = 32 * c + 4 * (k - b);
+            m[at] = (uint8_t)((t->i0[k] - t->i0[half]) * C + c);
+            if (t->w[k])
+                m[at + 2] = (uint8_t)(m[at] + C);
+        }
+    return 1;
 }
 
 /* Which blocks of 8 pixels the vector horizontal pass may take: both neighbours
@@ -1305,7 +1346,7 @@ static void plan_vector_axis(axis_table *t, int64_t count, int64_t w, int C)
             straight &= t->w[k] == 0 && t->i0[k] == t->i0[8 * b] + (k - 8 * b);
         }
         straight &= t->i0[8 * b] >= 0 && t->i0[8 * b] * C + span <= w * C;
-        t->block[b] = (uint8_t)(straight ? 2 : ok);
+        t->block[b] = (uint8_t)(straight ? 2 : (ok && plan_window(t, 8 * b, w, C) ? 3 : ok));
     }
 }
 #endif
@@ -1486,7 +1527,7 @@ static int copy_block(const image_ctx *ic, int C, int64_t y0, int64_t y1)
     for (int64_t y = y0; y < y1; ++y) {
         int64_t ya, yb;
         int32_t wy;
-        axis_table ty = {&ya, &yb, &wy, NULL, NULL, NULL, 0, 0, 0};
+        axis_table ty = {&ya, &yb, &wy, NULL, NULL, NULL, NULL, 0, 0, 0};
         fill_axis(&ty, 1, m[4] * (double)y + m[5], m[3], ic->ymin, ic->ymax, a->h,
                   a->interp, a->fill);
         if (y == y0)
@@ -1525,7 +1566,8 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
     const int64_t ow = a->ow, n = ic->block;
     const double *m = ic->m;
     axis_table tx;
-    char *mem = malloc((size_t)ow * (2 * sizeof(int64_t) + 3 * sizeof(int32_t) + 1));
+    /* i0, i1, w, offset, pairs, block (a byte a pixel), masks (32 C bytes a block). */
+    char *mem = malloc((size_t)ow * (2 * sizeof(int64_t) + 3 * sizeof(int32_t) + 1 + 4 * 4));
     if (!mem)
         return -1;
     tx.i0 = (int64_t *)mem;
@@ -1533,12 +1575,13 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
     tx.w = (int32_t *)(tx.i1 + ow);
     tx.offset = tx.w + ow;
     tx.pairs = tx.offset + ow;
-    tx.block = NULL;
+    tx.block = tx.masks = NULL;
     /* The general path's expression with the y term (exactly zero) kept. */
     fill_axis(&tx, ow, m[1] * 0.0 + m[2], m[0], ic->xmin, ic->xmax, a->w, interp, a->fill);
 #if FA_AVX2
     if (ic->avx2) {
         tx.block = (uint8_t *)(tx.pairs + ow);
+        tx.masks = tx.block + ow;
         plan_vector_axis(&tx, ow, a->w, C);
     }
 #endif
@@ -1555,7 +1598,7 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
     for (int64_t y = y0; y < y1; ++y) {
         int64_t ya, yb;
         int32_t wy;
-        axis_table ty = {&ya, &yb, &wy, NULL, NULL, NULL, 0, 0, 0};
+        axis_table ty = {&ya, &yb, &wy, NULL, NULL, NULL, NULL, 0, 0, 0};
         fill_axis(&ty, 1, m[4] * (double)y + m[5], m[3], ic->ymin, ic->ymax, a->h, interp,
                   a->fill);
         if (ty.exact && direct) {
