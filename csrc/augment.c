@@ -449,15 +449,24 @@ FA_AVX2_INLINE void blend_planes(const image_ctx *ic, int C, const int32_t *t, c
     finish_init(ic, C, &k);
     const __m256i wv = _mm256_set1_epi32((FA_WONE - w) | w << 16);
     const __m256i round = _mm256_set1_epi32(1 << (FA_VSHIFT - 1));
+    /* uint8 without colour: ((s + 4) >> 3 + 2^15) >> 16 is (s + 4 + 2^18) >> 19. */
+    const __m256i round_u8 = _mm256_set1_epi32((1 << (FA_VSHIFT - 1)) + (FA_VONE / 2 << FA_VSHIFT));
+    const int64_t ow = ic->a->ow;
     for (int64_t x = 0; x < x1; x += 8) {
         __m256i v[4];
         for (int c = 0; c < C; ++c) {
             const __m256i tv = _mm256_loadu_si256((const __m256i *)(t + c * ic->plane + x));
             const __m256i bv = _mm256_loadu_si256((const __m256i *)(b + c * ic->plane + x));
             const __m256i sum = _mm256_madd_epi16(_mm256_or_si256(tv, _mm256_slli_epi32(bv, 16)), wv);
-            v[c] = _mm256_srli_epi32(_mm256_add_epi32(sum, round), FA_VSHIFT);
+            if (kind == 0)
+                v[c] = _mm256_srli_epi32(_mm256_add_epi32(sum, round_u8), FA_VSHIFT + FA_VBITS);
+            else
+                v[c] = _mm256_srli_epi32(_mm256_add_epi32(sum, round), FA_VSHIFT);
         }
-        finish8(ic, C, &k, v, y, x, 0, kind);
+        if (kind == 0)
+            store_u8_pixels(ic->dst8 + (y * ow + x) * C, v, C, (x + 8) * C + 4 <= ow * C);
+        else
+            finish8(ic, C, &k, v, y, x, 0, kind);
     }
 }
 
