@@ -451,7 +451,6 @@ FA_AVX2_INLINE void blend_planes(const image_ctx *ic, int C, const int32_t *t, c
     const __m256i round = _mm256_set1_epi32(1 << (FA_VSHIFT - 1));
     /* uint8 without colour: ((s + 4) >> 3 + 2^15) >> 16 is (s + 4 + 2^18) >> 19. */
     const __m256i round_u8 = _mm256_set1_epi32((1 << (FA_VSHIFT - 1)) + (FA_VONE / 2 << FA_VSHIFT));
-    const int64_t ow = ic->a->ow;
     for (int64_t x = 0; x < x1; x += 8) {
         __m256i v[4];
         for (int c = 0; c < C; ++c) {
@@ -463,10 +462,7 @@ FA_AVX2_INLINE void blend_planes(const image_ctx *ic, int C, const int32_t *t, c
             else
                 v[c] = _mm256_srli_epi32(_mm256_add_epi32(sum, round), FA_VSHIFT);
         }
-        if (kind == 0)
-            store_u8_pixels(ic->dst8 + (y * ow + x) * C, v, C, (x + 8) * C + 4 <= ow * C);
-        else
-            finish8(ic, C, &k, v, y, x, 0, kind);
+        finish8(ic, C, &k, v, y, x, kind == 0, kind);
     }
 }
 
@@ -634,13 +630,23 @@ FA_TARGET_AVX2 static inline __m256i weight_pairs(__m256i s)
 }
 
 /* The vertical step for eight pixels of one channel. */
-FA_TARGET_AVX2 static inline __m256i mix_y8(__m256i top, __m256i bottom, __m256i wy)
+FA_TARGET_AVX2 static inline __m256i mix_y8_to(__m256i top, __m256i bottom, __m256i wy, int grey)
 {
     /* (top >> 5) in the low words, (bottom >> 5) in the high words (bottom < 2^20). */
     const __m256i pair = _mm256_blend_epi16(_mm256_srli_epi32(top, FA_HSHIFT),
                                             _mm256_slli_epi32(bottom, 16 - FA_HSHIFT), 0xAA);
     const __m256i v = _mm256_madd_epi16(pair, wy);
-    return _mm256_srli_epi32(_mm256_add_epi32(v, _mm256_set1_epi32(4)), FA_VSHIFT);
+    /* grey: the uint8 rounding too, ((s + 4) >> 3 + 2^15) >> 16 = (s + 4 + 2^18) >> 19 */
+    if (grey)
+        return _mm256_srli_epi32(
+            _mm256_add_epi32(v, _mm256_set1_epi32((1 << (FA_VSHIFT - 1)) + (FA_VONE / 2 << FA_VSHIFT))),
+            FA_VSHIFT + FA_VBITS);
+    return _mm256_srli_epi32(_mm256_add_epi32(v, _mm256_set1_epi32(1 << (FA_VSHIFT - 1))), FA_VSHIFT);
+}
+
+FA_TARGET_AVX2 static inline __m256i mix_y8(__m256i top, __m256i bottom, __m256i wy)
+{
+    return mix_y8_to(top, bottom, wy, 0);
 }
 
 /* pshufb masks per channel c: the (left, right) bytes of the two 8-byte pixel pairs of
@@ -671,14 +677,14 @@ FA_TARGET_AVX2 static inline __m256i pair_mask_c1(void)
    bottom (ba, bb) neighbour pairs, in the lane order of pair_masks. */
 FA_TARGET_AVX2 static inline void interpolate8(int C, __m256i ta, __m256i tb, __m256i ba,
                                                __m256i bb, const __m256i *ma, const __m256i *mb,
-                                               __m256i wx, __m256i wy, __m256i *v)
+                                               __m256i wx, __m256i wy, int grey, __m256i *v)
 {
     for (int c = 0; c < C; ++c) {
         const __m256i t = _mm256_madd_epi16(
             _mm256_or_si256(_mm256_shuffle_epi8(ta, ma[c]), _mm256_shuffle_epi8(tb, mb[c])), wx);
         const __m256i b = _mm256_madd_epi16(
             _mm256_or_si256(_mm256_shuffle_epi8(ba, ma[c]), _mm256_shuffle_epi8(bb, mb[c])), wx);
-        v[c] = mix_y8(t, b, wy);
+        v[c] = mix_y8_to(t, b, wy, grey);
     }
 }
 
@@ -708,8 +714,8 @@ FA_AVX2_INLINE void bilinear_run_c1_body(const image_ctx *ic, const row_line *l,
             _mm256_shuffle_epi8(_mm256_i32gather_epi32(top, off, 1), pairs), wx);
         const __m256i b = _mm256_madd_epi16(
             _mm256_shuffle_epi8(_mm256_i32gather_epi32(bottom, off, 1), pairs), wx);
-        const __m256i v = mix_y8(t, b, wy);
-        finish8(ic, 1, &k, &v, y, x, 0, kind);
+        const __m256i v = mix_y8_to(t, b, wy, kind == 0);
+        finish8(ic, 1, &k, &v, y, x, kind == 0, kind);
     }
 }
 
@@ -752,8 +758,8 @@ FA_AVX2_INLINE void bilinear_run_body(const image_ctx *ic, int C, const row_line
         const __m256i bb = _mm256_i32gather_epi64(bottom, ib, 1);
         const __m256i wx = unshuffle8(weight_pairs(cx)), wy = unshuffle8(weight_pairs(cy));
         __m256i v[4];
-        interpolate8(C, ta, tb, ba, bb, ma, mb, wx, wy, v);
-        finish8(ic, C, &k, v, y, x, 0, kind);
+        interpolate8(C, ta, tb, ba, bb, ma, mb, wx, wy, kind == 0, v);
+        finish8(ic, C, &k, v, y, x, kind == 0, kind);
     }
 }
 
@@ -1003,9 +1009,9 @@ FA_AVX2_INLINE void bilinear_replicate_body(const image_ctx *ic, int C, const ro
             const __m256i off = unshuffle8(_mm256_add_epi32(row, start));
             const __m256i t = _mm256_srlv_epi32(_mm256_i32gather_epi32((const int *)top, off, 1), shift);
             const __m256i b = _mm256_srlv_epi32(_mm256_i32gather_epi32((const int *)bottom, off, 1), shift);
-            v[0] = mix_y8(_mm256_madd_epi16(_mm256_shuffle_epi8(t, c1), wx),
-                          _mm256_madd_epi16(_mm256_shuffle_epi8(b, c1), wx), wy);
-            finish8(ic, 1, &k, v, y, x, 0, kind);
+            v[0] = mix_y8_to(_mm256_madd_epi16(_mm256_shuffle_epi8(t, c1), wx),
+                             _mm256_madd_epi16(_mm256_shuffle_epi8(b, c1), wx), wy, kind == 0);
+            finish8(ic, 1, &k, v, y, x, kind == 0, kind);
             continue;
         }
         __m256i col = C == 4 ? _mm256_slli_epi32(ix, 2) : _mm256_add_epi32(ix, _mm256_add_epi32(ix, ix));
@@ -1024,8 +1030,8 @@ FA_AVX2_INLINE void bilinear_replicate_body(const image_ctx *ic, int C, const ro
         const __m256i tb = _mm256_srlv_epi64(_mm256_i32gather_epi64(top, ib, 1), sb);
         const __m256i ba = _mm256_srlv_epi64(_mm256_i32gather_epi64(bottom, ia, 1), sa);
         const __m256i bb = _mm256_srlv_epi64(_mm256_i32gather_epi64(bottom, ib, 1), sb);
-        interpolate8(C, ta, tb, ba, bb, ma, mb, wx, wy, v);
-        finish8(ic, C, &k, v, y, x, 0, kind);
+        interpolate8(C, ta, tb, ba, bb, ma, mb, wx, wy, kind == 0, v);
+        finish8(ic, C, &k, v, y, x, kind == 0, kind);
     }
 }
 
