@@ -258,20 +258,24 @@ class ColorJitter(ColorTransform):
         h = self.hue[0] + (self.hue[1] - self.hue[0]) * u[:, 3]
         # Work on the k colour channels' (k, k) linear parts (none of these has an
         # offset), embed once at the end: sampling stays a small part of the call.
+        # Brightness is a multiple of the identity and commutes with the others; only
+        # which side of the contrast blend it falls on matters, and the order of
+        # saturation and hue between themselves.
         k = color_channels(channels)
-        eye = np.broadcast_to(np.eye(k), (n, k, k))
-        bm = brightness_matrix(b, channels)[:, :k, :k]
+        place = np.argsort(order, axis=1)  # place[:, op]: its position in the order
+        before = place < place[:, 1:2]  # (N, 4): op comes before the contrast blend
         sm = saturation_matrix(s, channels)[:, :k, :k]
         hm = hue_matrix(h, channels)[:, :k, :k]
-        # Matrices before the contrast blend multiply into `pre`, those after into `post`.
-        pre, post = eye, eye
-        after = np.zeros((n, 1, 1), bool)
-        for pos in range(4):
-            op = order[:, pos, None, None]
-            m = np.where(op == 0, bm, np.where(op == 2, sm, np.where(op == 3, hm, eye)))
-            pre = np.where(after, pre, m @ pre)
-            post = np.where(after, m @ post, post)
-            after = after | (op == 1)
+        s_first = (place[:, 2] < place[:, 3])[:, None, None]
+        both = np.where(s_first, hm @ sm, sm @ hm)
+        eye = np.eye(k)
+        s_pre, h_pre = before[:, 2, None, None], before[:, 3, None, None]
+        pre = np.where(s_pre & h_pre, both, np.where(s_pre, sm, np.where(h_pre, hm, eye)))
+        post = np.where(~s_pre & ~h_pre, both,
+                        np.where(~s_pre, sm, np.where(~h_pre, hm, eye)))
+        b_pre = before[:, 0, None, None]
+        pre = pre * np.where(b_pre, b[:, None, None], 1.0)
+        post = post * np.where(b_pre, 1.0, b[:, None, None])
         pre = _select(apply, _embed(pre, channels), channels)
         post = _select(apply, _embed(post, channels), channels)
         if self.contrast == (1.0, 1.0):
