@@ -103,6 +103,8 @@ typedef struct {
     int avx2;      /* the AVX2 gather kernels may run on this image */
     int vector;    /* the CPU has AVX2 and vector kernels are on */
     int stream;    /* the output is too large for the caches: non-temporal stores */
+    const uint8_t *next; /* the next image's source, prefetched over the rows, or NULL */
+    int64_t extent;      /* bytes of a source image */
 } image_ctx;
 
 /* ---- scalars --------------------------------------------------------------------- */
@@ -1139,10 +1141,29 @@ FA_INLINE void nearest_row(const image_ctx *ic, int C, int64_t y, int32_t *p)
         nearest_scalar(ic, C, &l, x, p);
 }
 
+/* A warp reads its source along rotated lines, which the hardware prefetchers do not
+   follow: while one image is warped, the next one's source goes to L2 a slice a row. */
+FA_INLINE void prefetch_slice(const image_ctx *ic, int64_t k, int64_t rows)
+{
+#if FA_SSE2
+    if (!ic->next)
+        return;
+    const int64_t per_row = (ic->extent + rows - 1) / rows;
+    const int64_t end = (k + 1) * per_row < ic->extent ? (k + 1) * per_row : ic->extent;
+    for (int64_t b = k * per_row / 64 * 64; b < end; b += 64)
+        _mm_prefetch((const char *)ic->next + b, _MM_HINT_T1);
+#else
+    (void)ic;
+    (void)k;
+    (void)rows;
+#endif
+}
+
 FA_INLINE int rows_general(const image_ctx *ic, int C, int interp, int64_t y0, int64_t y1)
 {
     int32_t *p = ic->rows;
     for (int64_t y = y0; y < y1; ++y) {
+        prefetch_slice(ic, y - y0, y1 - y0);
         if (interp == FA_INTERP_BILINEAR) {
             bilinear_row(ic, C, y, p);
         } else {
@@ -1743,6 +1764,8 @@ static int augment_task(void *ctx, int64_t k)
     ic.avx2 = p->avx2;
     ic.vector = p->vector;
     ic.stream = p->stream;
+    ic.extent = a->src_row_stride * (a->h - 1) + a->w * a->c;
+    ic.next = n + 1 < a->n && y0 == 0 && y1 == a->oh ? ic.src + a->src_image_stride : NULL;
     const int rc = p->rows(&ic, y0, y1);
 #if FA_SSE2
     if (ic.stream)
