@@ -291,25 +291,21 @@ FA_TARGET_AVX2 static inline void store_f32_pixels(float *d, const __m256 *o, in
     if (C == 1) {
         _mm256_storeu_ps(d, o[0]);
     } else if (C == 3) {
-        /* Output vector k takes r, g, b lanes by index, then blends them by position. */
+        /* Output vector k (floats 8k .. 8k + 7) takes each channel's lanes by index, then
+           blends them by position (immediate masks: the positions of channels 1 and 2,
+           0x92 = 1, 4, 7; 0x24 = 2, 5; 0x49 = 0, 3, 6). */
         static const int32_t idx[3][3][8] = {
             {{0, 0, 0, 1, 0, 0, 2, 0}, {0, 0, 0, 0, 1, 0, 0, 2}, {0, 0, 0, 0, 0, 1, 0, 0}},
             {{0, 3, 0, 0, 4, 0, 0, 5}, {0, 0, 3, 0, 0, 4, 0, 0}, {2, 0, 0, 3, 0, 0, 4, 0}},
             {{0, 0, 6, 0, 0, 7, 0, 0}, {5, 0, 0, 6, 0, 0, 7, 0}, {0, 5, 0, 0, 6, 0, 0, 7}}};
-        static const int32_t at[3][8] = {{0, 1, 2, 0, 1, 2, 0, 1}, {2, 0, 1, 2, 0, 1, 2, 0},
-                                         {1, 2, 0, 1, 2, 0, 1, 2}}; /* channel at position */
-        for (int k = 0; k < 3; ++k) {
-            const __m256i channel = _mm256_loadu_si256((const __m256i *)at[k]);
-            __m256 out = _mm256_permutevar8x32_ps(o[0], _mm256_loadu_si256((const __m256i *)idx[k][0]));
-            for (int c = 1; c < 3; ++c) {
-                const __m256 is_c = _mm256_castsi256_ps(
-                    _mm256_cmpeq_epi32(channel, _mm256_set1_epi32(c)));
-                out = _mm256_blendv_ps(
-                    out, _mm256_permutevar8x32_ps(o[c], _mm256_loadu_si256((const __m256i *)idx[k][c])),
-                    is_c);
-            }
-            _mm256_storeu_ps(d + 8 * k, out);
-        }
+#define FA_PICK(k, c) _mm256_permutevar8x32_ps(o[c], _mm256_loadu_si256((const __m256i *)idx[k][c]))
+        _mm256_storeu_ps(d, _mm256_blend_ps(_mm256_blend_ps(FA_PICK(0, 0), FA_PICK(0, 1), 0x92),
+                                            FA_PICK(0, 2), 0x24));
+        _mm256_storeu_ps(d + 8, _mm256_blend_ps(_mm256_blend_ps(FA_PICK(1, 0), FA_PICK(1, 1), 0x24),
+                                                FA_PICK(1, 2), 0x49));
+        _mm256_storeu_ps(d + 16, _mm256_blend_ps(_mm256_blend_ps(FA_PICK(2, 0), FA_PICK(2, 1), 0x49),
+                                                 FA_PICK(2, 2), 0x92));
+#undef FA_PICK
     } else {
         const __m256 t0 = _mm256_unpacklo_ps(o[0], o[1]), t1 = _mm256_unpackhi_ps(o[0], o[1]);
         const __m256 t2 = _mm256_unpacklo_ps(o[2], o[3]), t3 = _mm256_unpackhi_ps(o[2], o[3]);
