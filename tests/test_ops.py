@@ -287,6 +287,63 @@ def test_axis_aligned_and_general_paths_agree_bit_for_bit(rng, channels, mode):
             np.testing.assert_array_equal(x, y)
 
 
+def _vector_and_scalar(outputs, *args):
+    """``outputs(*args)`` (a tuple of arrays) equal with the vector kernels on and off."""
+    vector = outputs(*args)
+    _kernels.set_simd(False)
+    try:
+        scalar = outputs(*args)
+    finally:
+        _kernels.set_simd(True)
+    for v, s in zip(vector, scalar):
+        np.testing.assert_array_equal(v, s)
+
+
+def _resize_outputs(images, boxes, size, colors, interpolation):
+    inverse = ops.crop_matrices(boxes, size)
+    return (ops.resized_crop(images, boxes, size, interpolation=interpolation),
+            *_sample_paths(images, inverse, colors, size, inverse=True,
+                           interpolation=interpolation, fill_mode="nearest"))
+
+
+def _shift_outputs(images, matrices, colors, size):
+    return (ops.color_matrix(images, colors),
+            *_sample_paths(images, matrices, colors, size),
+            ops.augment(images, matrices, size=size, dtype="float32", layout="NCHW",
+                        mean=0.5, std=0.25))
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+def test_resize_blocks_agree_with_scalar(rng, channels, interpolation):
+    """Crops resized up (shuffled 16-byte windows), a little down (windows where they
+    fit, gathers elsewhere) and by whole pixels (straight loads), near the right edge
+    too, through every finishing kind."""
+    images = photo_batch(6, 40, 57, channels)
+    for width in (8, 23, 48, 67):
+        for scale in (0.3, 0.9, 1.0, 1.1, 1.9):
+            w = min(57.0, width * scale)
+            h = min(40.0, 31 * scale)
+            boxes = np.array([[rng.uniform(0, 40 - h), rng.uniform(0, 57 - w), h, w]
+                              for _ in range(6)])
+            boxes[0, 1] = 57 - w  # against the right edge
+            if scale == 1.0:
+                boxes[:, :2] = np.floor(boxes[:, :2])
+            colors = np.stack([random_color_matrix(rng, channels) for _ in range(6)])
+            _vector_and_scalar(_resize_outputs, images, boxes, (31, width), colors,
+                               interpolation)
+
+
+def test_whole_pixel_rows_agree_with_scalar(rng, channels):
+    """Integer shifts inside the image (rows finished from the source bytes, the last
+    block ending exactly at the row's end) and partly outside it."""
+    images = photo_batch(4, 12, 30, channels)
+    for width in range(7, 31):
+        for dx in (0, 30 - width, 3, -2):
+            m = np.array([[1.0, 0.0, -dx], [0.0, 1.0, -1.0]])
+            colors = np.stack([random_color_matrix(rng, channels) for _ in range(4)])
+            _vector_and_scalar(_shift_outputs, images, np.stack([m] * 4), colors, (9, width))
+
+
 @pytest.mark.parametrize("dtype", ["uint8", "float32"])
 def test_kernels_write_nothing_past_the_output(rng, channels, dtype):
     """Vector stores near the end of a row (widths around multiples of 8) stay inside
