@@ -25,12 +25,18 @@
  * interpolation is below 0.07 grey level.
  *
  * Where the CPU has AVX2, eight pixels go per vector: a general row is an interior run
- * (8-byte gathers bring each pixel's two columns, finished straight from registers)
+ * (8-byte gathers bring each pixel's two columns, split into channels by pshufb, or by
+ * vpermi2b where the CPU has AVX-512 VBMI, and finished straight from registers)
  * between blocks that map fill modes in vector code (fill "nearest" by clamping the
- * coordinate, which gives the same integers); the axis-aligned path gathers or loads
- * its horizontal pass by block and finishes from the vertical step. Whatever a vector
+ * coordinate, which gives the same integers); while an image is warped, the next one's
+ * source is prefetched. The axis-aligned path takes its horizontal pass by block
+ * (straight loads of whole pixels, shuffles of two 16-byte windows with masks planned
+ * once per image, or gathers) and finishes from the vertical step; rows of whole
+ * source pixels are finished from the source bytes. The vector row kernels are
+ * compiled once per channel count and finishing kind (FA_BY_KIND). Whatever a vector
  * kernel cannot take (and every pixel on other CPUs) goes to the scalar code, which
- * computes the same integers; fa_set_simd(0) forces it, for the tests.
+ * computes the same integers; fa_set_simd(0) forces it and fa_set_simd(1) keeps to
+ * AVX2, for the tests.
  *
  * Finishing: without colour, uint8 is (v + 2^15) >> 16 and float is
  * v * 2^-16 * scale + offset; with colour, ((bias + m0 v0) + m1 v1) + m2 v2 on floats,
