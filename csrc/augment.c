@@ -902,32 +902,29 @@ FA_TARGET_AVX2 static int nearest_block_avx2(const image_ctx *ic, int C, const r
 #undef FA_ROWS
 #undef FA_ROWS_VBMI
 
-/* Pixels [x0, x1) of output row y, all interior, x1 - x0 a multiple of 8: see
-   bilinear_run_body. */
-FA_TARGET_AVX2 static void bilinear_run_avx2(const image_ctx *ic, int C, const row_line *l,
-                                             int64_t x0, int64_t x1, int64_t y)
-{
-    FA_BY_KIND(ic, C, bilinear_run_body_avx2, l, x0, x1, y);
-}
-
-FA_TARGET_VBMI static void bilinear_run_vbmi(const image_ctx *ic, int C, const row_line *l,
-                                             int64_t x0, int64_t x1, int64_t y)
-{
-    FA_BY_KIND(ic, C, bilinear_run_body_vbmi, l, x0, x1, y);
-}
-
-/* Fill "nearest" outside the interior run: see bilinear_replicate_body. */
-FA_TARGET_AVX2 static void bilinear_replicate_avx2(const image_ctx *ic, int C, const row_line *l,
-                                                   int64_t x0, int64_t x1, int64_t y)
-{
-    FA_BY_KIND(ic, C, bilinear_replicate_body_avx2, l, x0, x1, y);
-}
-
-FA_TARGET_VBMI static void bilinear_replicate_vbmi(const image_ctx *ic, int C, const row_line *l,
-                                                   int64_t x0, int64_t x1, int64_t y)
-{
-    FA_BY_KIND(ic, C, bilinear_replicate_body_vbmi, l, x0, x1, y);
-}
+/* name(ic, C, l, x0, x1, y): name##_body_vbmi where the CPU has VBMI, else
+   name##_body_avx2, each compiled per channel count and finishing kind. */
+#define FA_ROW_KERNEL(name)                                                             \
+    FA_TARGET_AVX2 static void name##_avx2(const image_ctx *ic, int C, const row_line *l, \
+                                           int64_t x0, int64_t x1, int64_t y)           \
+    {                                                                                   \
+        FA_BY_KIND(ic, C, name##_body_avx2, l, x0, x1, y);                              \
+    }                                                                                   \
+    FA_TARGET_VBMI static void name##_vbmi(const image_ctx *ic, int C, const row_line *l, \
+                                           int64_t x0, int64_t x1, int64_t y)           \
+    {                                                                                   \
+        FA_BY_KIND(ic, C, name##_body_vbmi, l, x0, x1, y);                              \
+    }                                                                                   \
+    static void name(const image_ctx *ic, int C, const row_line *l, int64_t x0, int64_t x1, \
+                     int64_t y)                                                         \
+    {                                                                                   \
+        if (ic->vbmi)                                                                   \
+            name##_vbmi(ic, C, l, x0, x1, y);                                           \
+        else                                                                            \
+            name##_avx2(ic, C, l, x0, x1, y);                                           \
+    }
+FA_ROW_KERNEL(bilinear_run)       /* pixels of the interior run */
+FA_ROW_KERNEL(bilinear_replicate) /* fill "nearest" outside it */
 #endif
 
 #if FA_AVX2
@@ -938,10 +935,8 @@ FA_INLINE void border_span(const image_ctx *ic, int C, const row_line *l, int re
                            int64_t x0, int64_t x1, int64_t y, int32_t *p)
 {
     if (replicate) {
-        if (x1 > x0 && ic->vbmi)
-            bilinear_replicate_vbmi(ic, C, l, x0, x1, y);
-        else if (x1 > x0)
-            bilinear_replicate_avx2(ic, C, l, x0, x1, y);
+        if (x1 > x0)
+            bilinear_replicate(ic, C, l, x0, x1, y);
         return;
     }
     for (int64_t x = x0; x < x1; x += 8)
@@ -987,10 +982,8 @@ FA_INLINE void bilinear_row(const image_ctx *ic, int C, int64_t y, int32_t *p)
         border_span(ic, C, &l, replicate, 0, start, y, p);
         if (!replicate)
             finish_range(ic, C, p, y, 0, start);
-        if (run > 0 && ic->vbmi)
-            bilinear_run_vbmi(ic, C, &l, start, start + run, y);
-        else if (run > 0)
-            bilinear_run_avx2(ic, C, &l, start, start + run, y);
+        if (run > 0)
+            bilinear_run(ic, C, &l, start, start + run, y);
         border_span(ic, C, &l, replicate, start + run, end, y, p);
         x = end;
         done = replicate ? end : start + run;
