@@ -678,36 +678,6 @@ FA_TARGET_AVX2 static inline __m256i pair_mask_c1(void)
                             -128, 13, -128);
 }
 
-/* bilinear_run_body for C = 1: a 4-byte gather brings a pixel and its right neighbour. */
-FA_AVX2_INLINE void bilinear_run_c1_body(const image_ctx *ic, const row_line *l,
-                                                int64_t x0, int64_t x1, int64_t y, int kind)
-{
-    const int64_t rs = ic->a->src_row_stride;
-    finish_consts k;
-    finish_init(ic, 1, &k);
-    const int *top = (const int *)ic->src, *bottom = (const int *)(ic->src + rs);
-    const __m256d rx = _mm256_set1_pd(l->rx), sx = _mm256_set1_pd(l->sx);
-    const __m256d ry = _mm256_set1_pd(l->ry), sy = _mm256_set1_pd(l->sy);
-    const __m256d eight = _mm256_set1_pd(8.0);
-    __m256d k0 = _mm256_setr_pd((double)x0, (double)x0 + 1, (double)x0 + 2, (double)x0 + 3);
-    __m256d k1 = _mm256_add_pd(k0, _mm256_set1_pd(4.0));
-    const __m256i stride = _mm256_set1_epi32((int32_t)rs);
-    const __m256i pairs = pair_mask_c1();
-    for (int64_t x = x0; x < x1; x += 8) {
-        const __m256i cx = coords8(rx, sx, k0, k1), cy = coords8(ry, sy, k0, k1);
-        k0 = _mm256_add_pd(k0, eight);
-        k1 = _mm256_add_pd(k1, eight);
-        const __m256i ix = _mm256_srai_epi32(cx, FA_WBITS), iy = _mm256_srai_epi32(cy, FA_WBITS);
-        const __m256i off = unshuffle8(_mm256_add_epi32(_mm256_mullo_epi32(iy, stride), ix));
-        const __m256i wx = unshuffle8(weight_pairs(cx)), wy = unshuffle8(weight_pairs(cy));
-        const __m256i t = _mm256_madd_epi16(
-            _mm256_shuffle_epi8(_mm256_i32gather_epi32(top, off, 1), pairs), wx);
-        const __m256i b = _mm256_madd_epi16(
-            _mm256_shuffle_epi8(_mm256_i32gather_epi32(bottom, off, 1), pairs), wx);
-        const __m256i v = mix_y8_to(t, b, wy, kind == 0);
-        finish8(ic, 1, &k, &v, y, x, kind == 0, kind);
-    }
-}
 
 
 

@@ -46,14 +46,11 @@ FA_ROWS_FN void FA_ROWS(interpolate8)(int C, __m256i ta, __m256i tb, __m256i ba,
 
 /* Pixels [x0, x1) of output row y (all interior, x1 - x0 a multiple of 8), sampled and
    finished: for each pixel one 8-byte gather from its top-left and one from its
-   bottom-left neighbour bring both columns (C = 3, 4). */
+   bottom-left neighbour bring both columns (C = 3, 4), or 4-byte gathers a pixel and
+   its right neighbour (C = 1). */
 FA_ROWS_FN void FA_ROWS(bilinear_run_body)(const image_ctx *ic, int C, const row_line *l,
-                                             int64_t x0, int64_t x1, int64_t y, int kind)
+                                           int64_t x0, int64_t x1, int64_t y, int kind)
 {
-    if (C == 1) {
-        bilinear_run_c1_body(ic, l, x0, x1, y, kind);
-        return;
-    }
     const int64_t rs = ic->a->src_row_stride;
     finish_consts k;
     finish_init(ic, C, &k);
@@ -66,12 +63,26 @@ FA_ROWS_FN void FA_ROWS(bilinear_run_body)(const image_ctx *ic, int C, const row
     __m256d k1 = _mm256_add_pd(k0, _mm256_set1_pd(4.0));
     const __m256i stride = _mm256_set1_epi32((int32_t)rs);
     __m256i ma[4], mb[4];
-    pair_masks(C, ma, mb);
+    if (C > 1)
+        pair_masks(C, ma, mb);
+    const __m256i c1 = pair_mask_c1();
     for (int64_t x = x0; x < x1; x += 8) {
         const __m256i cx = coords8(rx, sx, k0, k1), cy = coords8(ry, sy, k0, k1);
         k0 = _mm256_add_pd(k0, eight);
         k1 = _mm256_add_pd(k1, eight);
         const __m256i ix = _mm256_srai_epi32(cx, FA_WBITS), iy = _mm256_srai_epi32(cy, FA_WBITS);
+        const __m256i wx = unshuffle8(weight_pairs(cx)), wy = unshuffle8(weight_pairs(cy));
+        __m256i v[4];
+        if (C == 1) {
+            const __m256i off = unshuffle8(_mm256_add_epi32(_mm256_mullo_epi32(iy, stride), ix));
+            const __m256i t = _mm256_madd_epi16(
+                _mm256_shuffle_epi8(_mm256_i32gather_epi32((const int *)top, off, 1), c1), wx);
+            const __m256i b = _mm256_madd_epi16(
+                _mm256_shuffle_epi8(_mm256_i32gather_epi32((const int *)bottom, off, 1), c1), wx);
+            v[0] = mix_y8_to(t, b, wy, kind == 0);
+            finish8(ic, 1, &k, v, y, x, kind == 0, kind);
+            continue;
+        }
         const __m256i col = C == 4 ? _mm256_slli_epi32(ix, 2)
                                    : _mm256_add_epi32(ix, _mm256_add_epi32(ix, ix));
         /* Offsets in the order 0 1 4 5 | 2 3 6 7: the two gathers' index sets. */
@@ -81,8 +92,6 @@ FA_ROWS_FN void FA_ROWS(bilinear_run_body)(const image_ctx *ic, int C, const row
         const __m256i tb = _mm256_i32gather_epi64(top, ib, 1);
         const __m256i ba = _mm256_i32gather_epi64(bottom, ia, 1);
         const __m256i bb = _mm256_i32gather_epi64(bottom, ib, 1);
-        const __m256i wx = unshuffle8(weight_pairs(cx)), wy = unshuffle8(weight_pairs(cy));
-        __m256i v[4];
         FA_ROWS(interpolate8)(C, ta, tb, ba, bb, ma, mb, wx, wy, kind == 0, v);
         finish8(ic, C, &k, v, y, x, kind == 0, kind);
     }
