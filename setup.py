@@ -31,7 +31,8 @@ EXTENSIONS = [
             f"{CSRC}/lut.c",
             f"{CSRC}/parallel.c",
         ],
-        "depends": [f"{CSRC}/fastaug.h", f"{CSRC}/border.h", f"{CSRC}/parallel.h"],
+        "depends": [f"{CSRC}/fastaug.h", f"{CSRC}/border.h", f"{CSRC}/parallel.h",
+                    f"{CSRC}/warp_rows.h"],
     },
     {
         "name": "fastaug._filters",

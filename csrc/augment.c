@@ -27,12 +27,18 @@
  * interpolation is below 0.07 grey level.
  *
  * Where the CPU has AVX2, eight pixels go per vector: a general row is an interior run
- * (8-byte gathers bring each pixel's two columns, finished straight from registers)
+ * (8-byte gathers bring each pixel's two columns, split into channels by pshufb, or by
+ * vpermi2b where the CPU has AVX-512 VBMI, and finished straight from registers)
  * between blocks that map fill modes in vector code (fill "nearest" by clamping the
- * coordinate, which gives the same integers); the axis-aligned path gathers or loads
- * its horizontal pass by block and finishes from the vertical step. Whatever a vector
+ * coordinate, which gives the same integers); while an image is warped, the next one's
+ * source is prefetched. The axis-aligned path takes its horizontal pass by block
+ * (straight loads of whole pixels, shuffles of two 16-byte windows with masks planned
+ * once per image, or gathers) and finishes from the vertical step; rows of whole
+ * source pixels are finished from the source bytes. The vector row kernels are
+ * compiled once per channel count and finishing kind (FA_BY_KIND). Whatever a vector
  * kernel cannot take (and every pixel on other CPUs) goes to the scalar code, which
- * computes the same integers; fa_set_simd(0) forces it, for the tests.
+ * computes the same integers; fa_set_simd(0) forces it and fa_set_simd(1) keeps to
+ * AVX2, for the tests.
  *
  * Finishing: without colour, uint8 is (v + 2^15) >> 16 and float is
  * v * 2^-16 * scale + offset; with colour, ((bias + m0 v0) + m1 v1) + m2 v2 on floats,
@@ -83,12 +89,12 @@
 #define FA_MAGIC 6755399441055744.0
 #define FA_MAGIC_BITS 0x4338000000000000LL
 
-/* Vector kernels can be switched off (tests compare both paths). */
-static int fa_simd_enabled = 1;
+/* Vector kernels can be switched off, or limited to AVX2 (tests compare the paths). */
+static int fa_simd_level = 2;
 
-void fa_set_simd(int enabled)
+void fa_set_simd(int level)
 {
-    fa_simd_enabled = enabled;
+    fa_simd_level = level;
 }
 
 typedef struct {
@@ -104,7 +110,10 @@ typedef struct {
     int64_t block; /* C * plane */
     int avx2;      /* the AVX2 gather kernels may run on this image */
     int vector;    /* the CPU has AVX2 and vector kernels are on */
+    int vbmi;      /* ... and AVX-512 VBMI (with VL), which the general path uses too */
     int stream;    /* the output is too large for the caches: non-temporal stores */
+    const uint8_t *next; /* the next image's source, prefetched over the rows, or NULL */
+    int64_t extent;      /* bytes of a source image */
 } image_ctx;
 
 /* ---- scalars --------------------------------------------------------------------- */
@@ -291,25 +300,21 @@ FA_TARGET_AVX2 static inline void store_f32_pixels(float *d, const __m256 *o, in
     if (C == 1) {
         _mm256_storeu_ps(d, o[0]);
     } else if (C == 3) {
-        /* Output vector k takes r, g, b lanes by index, then blends them by position. */
+        /* Output vector k (floats 8k .. 8k + 7) takes each channel's lanes by index, then
+           blends them by position (immediate masks: the positions of channels 1 and 2,
+           0x92 = 1, 4, 7; 0x24 = 2, 5; 0x49 = 0, 3, 6). */
         static const int32_t idx[3][3][8] = {
             {{0, 0, 0, 1, 0, 0, 2, 0}, {0, 0, 0, 0, 1, 0, 0, 2}, {0, 0, 0, 0, 0, 1, 0, 0}},
             {{0, 3, 0, 0, 4, 0, 0, 5}, {0, 0, 3, 0, 0, 4, 0, 0}, {2, 0, 0, 3, 0, 0, 4, 0}},
             {{0, 0, 6, 0, 0, 7, 0, 0}, {5, 0, 0, 6, 0, 0, 7, 0}, {0, 5, 0, 0, 6, 0, 0, 7}}};
-        static const int32_t at[3][8] = {{0, 1, 2, 0, 1, 2, 0, 1}, {2, 0, 1, 2, 0, 1, 2, 0},
-                                         {1, 2, 0, 1, 2, 0, 1, 2}}; /* channel at position */
-        for (int k = 0; k < 3; ++k) {
-            const __m256i channel = _mm256_loadu_si256((const __m256i *)at[k]);
-            __m256 out = _mm256_permutevar8x32_ps(o[0], _mm256_loadu_si256((const __m256i *)idx[k][0]));
-            for (int c = 1; c < 3; ++c) {
-                const __m256 is_c = _mm256_castsi256_ps(
-                    _mm256_cmpeq_epi32(channel, _mm256_set1_epi32(c)));
-                out = _mm256_blendv_ps(
-                    out, _mm256_permutevar8x32_ps(o[c], _mm256_loadu_si256((const __m256i *)idx[k][c])),
-                    is_c);
-            }
-            _mm256_storeu_ps(d + 8 * k, out);
-        }
+#define FA_PICK(k, c) _mm256_permutevar8x32_ps(o[c], _mm256_loadu_si256((const __m256i *)idx[k][c]))
+        _mm256_storeu_ps(d, _mm256_blend_ps(_mm256_blend_ps(FA_PICK(0, 0), FA_PICK(0, 1), 0x92),
+                                            FA_PICK(0, 2), 0x24));
+        _mm256_storeu_ps(d + 8, _mm256_blend_ps(_mm256_blend_ps(FA_PICK(1, 0), FA_PICK(1, 1), 0x24),
+                                                FA_PICK(1, 2), 0x49));
+        _mm256_storeu_ps(d + 16, _mm256_blend_ps(_mm256_blend_ps(FA_PICK(2, 0), FA_PICK(2, 1), 0x49),
+                                                 FA_PICK(2, 2), 0x92));
+#undef FA_PICK
     } else {
         const __m256 t0 = _mm256_unpacklo_ps(o[0], o[1]), t1 = _mm256_unpackhi_ps(o[0], o[1]);
         const __m256 t2 = _mm256_unpacklo_ps(o[2], o[3]), t3 = _mm256_unpackhi_ps(o[2], o[3]);
@@ -327,13 +332,42 @@ FA_TARGET_AVX2 static inline void store_f32_pixels(float *d, const __m256 *o, in
 /* The vector constants of finishing. */
 typedef struct {
     __m256 coef[4][4], bias[4], scale[4], offset[4];
-    int u8, nchw;
 } finish_consts;
+
+/* The finishing kinds: 2 * output + (colour matrix or not), one compiled loop each. */
+FA_INLINE int finish_kind(const image_ctx *ic)
+{
+    return 2 * (int)ic->a->output + (ic->color != NULL);
+}
+
+/* body(ic, C, ..., kind) with C (1, 3 or 4) and the kind of ic as constants. */
+#define FA_BY_KIND_C(ic, body, Cn, ...)                                                 \
+    do {                                                                                \
+        switch (finish_kind(ic)) {                                                      \
+        case 0: body(ic, Cn, __VA_ARGS__, 0); break;                                    \
+        case 1: body(ic, Cn, __VA_ARGS__, 1); break;                                    \
+        case 2: body(ic, Cn, __VA_ARGS__, 2); break;                                    \
+        case 3: body(ic, Cn, __VA_ARGS__, 3); break;                                    \
+        case 4: body(ic, Cn, __VA_ARGS__, 4); break;                                    \
+        default: body(ic, Cn, __VA_ARGS__, 5); break;                                   \
+        }                                                                               \
+    } while (0)
+
+#define FA_BY_KIND(ic, C, body, ...)                                                    \
+    do {                                                                                \
+        if ((C) == 1)                                                                   \
+            FA_BY_KIND_C(ic, body, 1, __VA_ARGS__);                                     \
+        else if ((C) == 3)                                                              \
+            FA_BY_KIND_C(ic, body, 3, __VA_ARGS__);                                     \
+        else                                                                            \
+            FA_BY_KIND_C(ic, body, 4, __VA_ARGS__);                                     \
+    } while (0)
+
+#define FA_AVX2_INLINE static inline __attribute__((always_inline, target("avx2")))
 
 FA_TARGET_AVX2 static inline void finish_init(const image_ctx *ic, int C, finish_consts *k)
 {
     const fa_augment_args *a = ic->a;
-    memset(k, 0, sizeof *k);
     for (int c = 0; c < C; ++c) {
         k->scale[c] = _mm256_set1_ps(a->scale[c]);
         k->offset[c] = _mm256_set1_ps(a->offset[c]);
@@ -343,56 +377,59 @@ FA_TARGET_AVX2 static inline void finish_init(const image_ctx *ic, int C, finish
             k->bias[c] = _mm256_set1_ps(ic->color[c * (C + 1) + C]);
         }
     }
-    k->u8 = a->output == FA_OUT_U8_NHWC;
-    k->nchw = a->output == FA_OUT_F32_NCHW;
 }
 
 /* finish_plain / finish_color of pixels x .. x + 7 of row y from their samples v[c],
-   with the scalar code's operations in its order. */
-FA_TARGET_AVX2 static inline void finish8(const image_ctx *ic, int C, const finish_consts *k,
-                                          const __m256i *v, int64_t y, int64_t x)
+   with the scalar code's operations in its order; `grey`: v holds whole grey levels
+   (the samples of pixels copied unchanged, v >> 16), where (float)(v << 16) * 2^-16
+   is (float)v, so dropping the scaling gives the same values. */
+FA_AVX2_INLINE void finish8(const image_ctx *ic, int C, const finish_consts *k, const __m256i *v,
+                            int64_t y, int64_t x, int grey, int kind)
 {
     const fa_augment_args *a = ic->a;
+    const int color = kind & 1, u8 = kind >> 1 == FA_OUT_U8_NHWC;
+    const int nchw = kind >> 1 == FA_OUT_F32_NCHW;
     const int64_t ow = a->ow;
     const __m256 unit = _mm256_set1_ps(1.0f / FA_VONE), half = _mm256_set1_ps(0.5f);
     __m256 o[4];
     __m256i q[4];
-    if (ic->color) {
+    if (color) {
         __m256 f[4];
         for (int j = 0; j < C; ++j)
-            f[j] = _mm256_mul_ps(_mm256_cvtepi32_ps(v[j]), unit);
+            f[j] = grey ? _mm256_cvtepi32_ps(v[j]) : _mm256_mul_ps(_mm256_cvtepi32_ps(v[j]), unit);
         for (int c = 0; c < C; ++c) {
             __m256 acc = _mm256_add_ps(k->bias[c], _mm256_mul_ps(k->coef[c][0], f[0]));
             for (int j = 1; j < C; ++j)
                 acc = _mm256_add_ps(acc, _mm256_mul_ps(k->coef[c][j], f[j]));
             acc = _mm256_min_ps(_mm256_max_ps(acc, _mm256_setzero_ps()), _mm256_set1_ps(255.0f));
-            if (k->u8)
+            if (u8)
                 q[c] = _mm256_cvttps_epi32(_mm256_add_ps(acc, half));
             else
                 o[c] = _mm256_add_ps(_mm256_mul_ps(acc, k->scale[c]), k->offset[c]);
         }
     } else {
         for (int c = 0; c < C; ++c) {
-            if (k->u8)
-                q[c] = _mm256_srli_epi32(_mm256_add_epi32(v[c], _mm256_set1_epi32(FA_VONE / 2)),
-                                         FA_VBITS);
+            const __m256 f = grey ? _mm256_cvtepi32_ps(v[c])
+                                  : _mm256_mul_ps(_mm256_cvtepi32_ps(v[c]), unit);
+            if (u8)
+                q[c] = grey ? v[c]
+                            : _mm256_srli_epi32(_mm256_add_epi32(v[c], _mm256_set1_epi32(FA_VONE / 2)),
+                                                FA_VBITS);
             else
-                o[c] = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v[c]), unit),
-                                                   k->scale[c]), k->offset[c]);
+                o[c] = _mm256_add_ps(_mm256_mul_ps(f, k->scale[c]), k->offset[c]);
         }
     }
-    if (k->u8)
+    if (u8)
         store_u8_pixels(ic->dst8 + (y * ow + x) * C, q, C, (x + 8) * C + 4 <= ow * C);
-    else if (k->nchw)
+    else if (nchw)
         for (int c = 0; c < C; ++c)
             _mm256_storeu_ps(ic->dstf + (c * a->oh + y) * ow + x, o[c]);
     else
         store_f32_pixels(ic->dstf + (y * ow + x) * C, o, C);
 }
 
-/* Pixels [x0, x1) of row y (x1 - x0 a multiple of 8) from the planes p. */
-FA_TARGET_AVX2 static void finish_avx2(const image_ctx *ic, int C, const int32_t *p, int64_t y,
-                                       int64_t x0, int64_t x1)
+FA_AVX2_INLINE void finish_planes(const image_ctx *ic, int C, const int32_t *p, int64_t y,
+                                  int64_t x0, int64_t x1, int kind)
 {
     finish_consts k;
     finish_init(ic, C, &k);
@@ -400,7 +437,39 @@ FA_TARGET_AVX2 static void finish_avx2(const image_ctx *ic, int C, const int32_t
         __m256i v[4];
         for (int c = 0; c < C; ++c)
             v[c] = _mm256_loadu_si256((const __m256i *)(p + c * ic->plane + x));
-        finish8(ic, C, &k, v, y, x);
+        finish8(ic, C, &k, v, y, x, 0, kind);
+    }
+}
+
+/* Pixels [x0, x1) of row y (x1 - x0 a multiple of 8) from the planes p. */
+FA_TARGET_AVX2 static void finish_avx2(const image_ctx *ic, int C, const int32_t *p, int64_t y,
+                                       int64_t x0, int64_t x1)
+{
+    FA_BY_KIND(ic, C, finish_planes, p, y, x0, x1);
+}
+
+/* mix_y as one pmaddwd: t, b < 2^15 (horizontal sums) and the weights fit in words. */
+FA_AVX2_INLINE void blend_planes(const image_ctx *ic, int C, const int32_t *t, const int32_t *b,
+                                 int32_t w, int64_t y, int64_t x1, int kind)
+{
+    finish_consts k;
+    finish_init(ic, C, &k);
+    const __m256i wv = _mm256_set1_epi32((FA_WONE - w) | w << 16);
+    const __m256i round = _mm256_set1_epi32(1 << (FA_VSHIFT - 1));
+    /* uint8 without colour: ((s + 4) >> 3 + 2^15) >> 16 is (s + 4 + 2^18) >> 19. */
+    const __m256i round_u8 = _mm256_set1_epi32((1 << (FA_VSHIFT - 1)) + (FA_VONE / 2 << FA_VSHIFT));
+    for (int64_t x = 0; x < x1; x += 8) {
+        __m256i v[4];
+        for (int c = 0; c < C; ++c) {
+            const __m256i tv = _mm256_loadu_si256((const __m256i *)(t + c * ic->plane + x));
+            const __m256i bv = _mm256_loadu_si256((const __m256i *)(b + c * ic->plane + x));
+            const __m256i sum = _mm256_madd_epi16(_mm256_or_si256(tv, _mm256_slli_epi32(bv, 16)), wv);
+            if (kind == 0)
+                v[c] = _mm256_srli_epi32(_mm256_add_epi32(sum, round_u8), FA_VSHIFT + FA_VBITS);
+            else
+                v[c] = _mm256_srli_epi32(_mm256_add_epi32(sum, round), FA_VSHIFT);
+        }
+        finish8(ic, C, &k, v, y, x, kind == 0, kind);
     }
 }
 
@@ -409,22 +478,8 @@ FA_TARGET_AVX2 static void finish_avx2(const image_ctx *ic, int C, const int32_t
 FA_TARGET_AVX2 static int64_t blend_finish_avx2(const image_ctx *ic, int C, const int32_t *t,
                                                 const int32_t *b, int32_t w, int64_t y)
 {
-    finish_consts k;
-    finish_init(ic, C, &k);
     const int64_t done = ic->a->ow / 8 * 8;
-    const __m256i wv = _mm256_set1_epi32(w), round = _mm256_set1_epi32(1 << (FA_VSHIFT - 1));
-    for (int64_t x = 0; x < done; x += 8) {
-        __m256i v[4];
-        for (int c = 0; c < C; ++c) {
-            const __m256i tv = _mm256_loadu_si256((const __m256i *)(t + c * ic->plane + x));
-            const __m256i bv = _mm256_loadu_si256((const __m256i *)(b + c * ic->plane + x));
-            /* mix_y */
-            const __m256i sum = _mm256_add_epi32(_mm256_slli_epi32(tv, FA_WBITS),
-                                                 _mm256_mullo_epi32(_mm256_sub_epi32(bv, tv), wv));
-            v[c] = _mm256_srli_epi32(_mm256_add_epi32(sum, round), FA_VSHIFT);
-        }
-        finish8(ic, C, &k, v, y, x);
-    }
+    FA_BY_KIND(ic, C, blend_planes, t, b, w, y, done);
     return done;
 }
 #endif
@@ -582,29 +637,38 @@ FA_TARGET_AVX2 static inline __m256i weight_pairs(__m256i s)
 }
 
 /* The vertical step for eight pixels of one channel. */
-FA_TARGET_AVX2 static inline __m256i mix_y8(__m256i top, __m256i bottom, __m256i wy)
+FA_TARGET_AVX2 static inline __m256i mix_y8_to(__m256i top, __m256i bottom, __m256i wy, int grey)
 {
     /* (top >> 5) in the low words, (bottom >> 5) in the high words (bottom < 2^20). */
     const __m256i pair = _mm256_blend_epi16(_mm256_srli_epi32(top, FA_HSHIFT),
                                             _mm256_slli_epi32(bottom, 16 - FA_HSHIFT), 0xAA);
     const __m256i v = _mm256_madd_epi16(pair, wy);
-    return _mm256_srli_epi32(_mm256_add_epi32(v, _mm256_set1_epi32(4)), FA_VSHIFT);
+    /* grey: the uint8 rounding too, ((s + 4) >> 3 + 2^15) >> 16 = (s + 4 + 2^18) >> 19 */
+    if (grey)
+        return _mm256_srli_epi32(
+            _mm256_add_epi32(v, _mm256_set1_epi32((1 << (FA_VSHIFT - 1)) + (FA_VONE / 2 << FA_VSHIFT))),
+            FA_VSHIFT + FA_VBITS);
+    return _mm256_srli_epi32(_mm256_add_epi32(v, _mm256_set1_epi32(1 << (FA_VSHIFT - 1))), FA_VSHIFT);
+}
+
+FA_TARGET_AVX2 static inline __m256i mix_y8(__m256i top, __m256i bottom, __m256i wy)
+{
+    return mix_y8_to(top, bottom, wy, 0);
 }
 
 /* pshufb masks per channel c: the (left, right) bytes of the two 8-byte pixel pairs of
    a 128-bit lane as word pairs, into dwords 0, 1 (ma, for gather A) or 2, 3 (mb). */
 FA_TARGET_AVX2 static inline void pair_masks(int C, __m256i *ma, __m256i *mb)
 {
+    /* Constant expressions (C is one after inlining): no masks built in memory, whose
+       byte stores would stall the vector loads after them. */
     for (int c = 0; c < C; ++c) {
-        uint8_t m[2][16];
-        memset(m, 0x80, sizeof m); /* 0x80: a zero byte */
-        for (int slot = 0; slot < 2; ++slot)
-            for (int g = 0; g < 2; ++g) {
-                m[g][8 * g + 4 * slot] = (uint8_t)(8 * slot + c);
-                m[g][8 * g + 4 * slot + 2] = (uint8_t)(8 * slot + C + c);
-            }
-        ma[c] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)m[0]));
-        mb[c] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)m[1]));
+        ma[c] = _mm256_broadcastsi128_si256(_mm_setr_epi8(
+            (char)c, -128, (char)(C + c), -128, (char)(8 + c), -128, (char)(8 + C + c), -128,
+            -128, -128, -128, -128, -128, -128, -128, -128));
+        mb[c] = _mm256_broadcastsi128_si256(_mm_setr_epi8(
+            -128, -128, -128, -128, -128, -128, -128, -128, (char)c, -128, (char)(C + c), -128,
+            (char)(8 + c), -128, (char)(8 + C + c), -128));
     }
 }
 
@@ -616,64 +680,9 @@ FA_TARGET_AVX2 static inline __m256i pair_mask_c1(void)
                             -128, 13, -128);
 }
 
-/* The samples v[c] of eight pixels from the 8-byte gathers of their top (ta, tb) and
-   bottom (ba, bb) neighbour pairs, in the lane order of pair_masks. */
-FA_TARGET_AVX2 static inline void interpolate8(int C, __m256i ta, __m256i tb, __m256i ba,
-                                               __m256i bb, const __m256i *ma, const __m256i *mb,
-                                               __m256i wx, __m256i wy, __m256i *v)
-{
-    for (int c = 0; c < C; ++c) {
-        const __m256i t = _mm256_madd_epi16(
-            _mm256_or_si256(_mm256_shuffle_epi8(ta, ma[c]), _mm256_shuffle_epi8(tb, mb[c])), wx);
-        const __m256i b = _mm256_madd_epi16(
-            _mm256_or_si256(_mm256_shuffle_epi8(ba, ma[c]), _mm256_shuffle_epi8(bb, mb[c])), wx);
-        v[c] = mix_y8(t, b, wy);
-    }
-}
-
-/* Pixels [x0, x1) of output row y (all interior, x1 - x0 a multiple of 8), sampled and
-   finished, C = 3 or 4: for each pixel one 8-byte gather from its top-left and one from
-   its bottom-left neighbour bring both columns. */
-FA_TARGET_AVX2 static void bilinear_run_avx2(const image_ctx *ic, int C, const row_line *l,
-                                             int64_t x0, int64_t x1, int64_t y)
-{
-    const int64_t rs = ic->a->src_row_stride;
-    finish_consts k;
-    finish_init(ic, C, &k);
-    const long long *top = (const long long *)ic->src;
-    const long long *bottom = (const long long *)(ic->src + rs);
-    const __m256d rx = _mm256_set1_pd(l->rx), sx = _mm256_set1_pd(l->sx);
-    const __m256d ry = _mm256_set1_pd(l->ry), sy = _mm256_set1_pd(l->sy);
-    const __m256d eight = _mm256_set1_pd(8.0);
-    __m256d k0 = _mm256_setr_pd((double)x0, (double)x0 + 1, (double)x0 + 2, (double)x0 + 3);
-    __m256d k1 = _mm256_add_pd(k0, _mm256_set1_pd(4.0));
-    const __m256i stride = _mm256_set1_epi32((int32_t)rs);
-    __m256i ma[4], mb[4];
-    pair_masks(C, ma, mb);
-    for (int64_t x = x0; x < x1; x += 8) {
-        const __m256i cx = coords8(rx, sx, k0, k1), cy = coords8(ry, sy, k0, k1);
-        k0 = _mm256_add_pd(k0, eight);
-        k1 = _mm256_add_pd(k1, eight);
-        const __m256i ix = _mm256_srai_epi32(cx, FA_WBITS), iy = _mm256_srai_epi32(cy, FA_WBITS);
-        const __m256i col = C == 4 ? _mm256_slli_epi32(ix, 2)
-                                   : _mm256_add_epi32(ix, _mm256_add_epi32(ix, ix));
-        /* Offsets in the order 0 1 4 5 | 2 3 6 7: the two gathers' index sets. */
-        const __m256i off = _mm256_add_epi32(_mm256_mullo_epi32(iy, stride), col);
-        const __m128i ia = _mm256_castsi256_si128(off), ib = _mm256_extracti128_si256(off, 1);
-        const __m256i ta = _mm256_i32gather_epi64(top, ia, 1);
-        const __m256i tb = _mm256_i32gather_epi64(top, ib, 1);
-        const __m256i ba = _mm256_i32gather_epi64(bottom, ia, 1);
-        const __m256i bb = _mm256_i32gather_epi64(bottom, ib, 1);
-        const __m256i wx = unshuffle8(weight_pairs(cx)), wy = unshuffle8(weight_pairs(cy));
-        __m256i v[4];
-        interpolate8(C, ta, tb, ba, bb, ma, mb, wx, wy, v);
-        finish8(ic, C, &k, v, y, x);
-    }
-}
-
-/* The same for C = 1: a 4-byte gather brings a pixel and its right neighbour. */
-FA_TARGET_AVX2 static void bilinear_run_avx2_c1(const image_ctx *ic, const row_line *l,
-                                                int64_t x0, int64_t x1, int64_t y)
+/* bilinear_run_body for C = 1: a 4-byte gather brings a pixel and its right neighbour. */
+FA_AVX2_INLINE void bilinear_run_c1_body(const image_ctx *ic, const row_line *l,
+                                                int64_t x0, int64_t x1, int64_t y, int kind)
 {
     const int64_t rs = ic->a->src_row_stride;
     finish_consts k;
@@ -697,10 +706,12 @@ FA_TARGET_AVX2 static void bilinear_run_avx2_c1(const image_ctx *ic, const row_l
             _mm256_shuffle_epi8(_mm256_i32gather_epi32(top, off, 1), pairs), wx);
         const __m256i b = _mm256_madd_epi16(
             _mm256_shuffle_epi8(_mm256_i32gather_epi32(bottom, off, 1), pairs), wx);
-        const __m256i v = mix_y8(t, b, wy);
-        finish8(ic, 1, &k, &v, y, x);
+        const __m256i v = mix_y8_to(t, b, wy, kind == 0);
+        finish8(ic, 1, &k, &v, y, x, kind == 0, kind);
     }
 }
+
+
 
 /* Map eight indices onto 0..n-1 like fa_border_index; constant fill clears the lanes
    of *inside instead. Returns 0 when a periodic mode would need more than one fold
@@ -874,97 +885,50 @@ FA_TARGET_AVX2 static int nearest_block_avx2(const image_ctx *ic, int C, const r
     return 1;
 }
 
-/* Fill "nearest": a sample's two neighbours along an axis, mapped onto the image, are
-   the neighbours of the coordinate clamped to [0, n - 1], and one at n - 1 is the same
-   as index n - 2 with weight 4096 on its right neighbour. So every pixel of the row
-   takes 8-byte loads (C = 3, 4; for C = 3 from 2 bytes before the pixel where one
-   exists) or 4-byte ones (C = 1) inside the image, with the scalar code's integers.
-   Pixels [x0, x1) of output row y, x1 - x0 a multiple of 8, sampled and finished.
-   Needs w >= 3 (C = 3), 2 (C = 4) or 4 (C = 1), and h >= 2. */
+#define FA_ROWS_FN FA_AVX2_INLINE
+#define FA_ROWS(name) name##_avx2
+#define FA_ROWS_VBMI 0
+#include "warp_rows.h"
+#undef FA_ROWS_FN
+#undef FA_ROWS
+#undef FA_ROWS_VBMI
+
+#define FA_VBMI_INLINE \
+    static inline __attribute__((always_inline, target("avx2,avx512f,avx512bw,avx512vl,avx512vbmi")))
+#define FA_TARGET_VBMI __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vbmi")))
+#define FA_ROWS_FN FA_VBMI_INLINE
+#define FA_ROWS(name) name##_vbmi
+#define FA_ROWS_VBMI 1
+#include "warp_rows.h"
+#undef FA_ROWS_FN
+#undef FA_ROWS
+#undef FA_ROWS_VBMI
+
+/* Pixels [x0, x1) of output row y, all interior, x1 - x0 a multiple of 8: see
+   bilinear_run_body. */
+FA_TARGET_AVX2 static void bilinear_run_avx2(const image_ctx *ic, int C, const row_line *l,
+                                             int64_t x0, int64_t x1, int64_t y)
+{
+    FA_BY_KIND(ic, C, bilinear_run_body_avx2, l, x0, x1, y);
+}
+
+FA_TARGET_VBMI static void bilinear_run_vbmi(const image_ctx *ic, int C, const row_line *l,
+                                             int64_t x0, int64_t x1, int64_t y)
+{
+    FA_BY_KIND(ic, C, bilinear_run_body_vbmi, l, x0, x1, y);
+}
+
+/* Fill "nearest" outside the interior run: see bilinear_replicate_body. */
 FA_TARGET_AVX2 static void bilinear_replicate_avx2(const image_ctx *ic, int C, const row_line *l,
                                                    int64_t x0, int64_t x1, int64_t y)
 {
-    const fa_augment_args *a = ic->a;
-    const int64_t rs = a->src_row_stride;
-    finish_consts k;
-    finish_init(ic, C, &k);
-    const double wmax = (double)(a->w - 1) * FA_WONE, hmax = (double)(a->h - 1) * FA_WONE;
-    /* clampd to the clip box (max first: NaN becomes lo), then to a 32-bit-safe range
-       just outside the image, which rounds to the same clamped integers. */
-    const __m256d xlo = _mm256_set1_pd(l->xlo > -1.0 ? l->xlo : -1.0);
-    const __m256d xhi = _mm256_set1_pd(l->xhi < wmax + 1.0 ? l->xhi : wmax + 1.0);
-    const __m256d ylo = _mm256_set1_pd(l->ylo > -1.0 ? l->ylo : -1.0);
-    const __m256d yhi = _mm256_set1_pd(l->yhi < hmax + 1.0 ? l->yhi : hmax + 1.0);
-    const __m256d rx = _mm256_set1_pd(l->rx), sx = _mm256_set1_pd(l->sx);
-    const __m256d ry = _mm256_set1_pd(l->ry), sy = _mm256_set1_pd(l->sy);
-    const __m256d zero = _mm256_setzero_pd(), unit = _mm256_set1_pd(1.0);
-    __m256d k0 = _mm256_setr_pd((double)x0, (double)x0 + 1, (double)x0 + 2, (double)x0 + 3);
-    __m256d k1 = _mm256_add_pd(k0, _mm256_set1_pd(4.0));
-    const __m256d eight = _mm256_set1_pd(8.0);
-    const __m256i zi = _mm256_setzero_si256();
-    const __m256i sxmax = _mm256_set1_epi32((int32_t)(a->w - 1) * FA_WONE);
-    const __m256i symax = _mm256_set1_epi32((int32_t)(a->h - 1) * FA_WONE);
-    const __m256i ixmax = _mm256_set1_epi32((int32_t)a->w - 2);
-    const __m256i iymax = _mm256_set1_epi32((int32_t)a->h - 2);
-    const __m256i stride = _mm256_set1_epi32((int32_t)rs);
-    const long long *top = (const long long *)ic->src;
-    const long long *bottom = (const long long *)(ic->src + rs);
-    __m256i ma[4], mb[4];
-    if (C > 1)
-        pair_masks(C, ma, mb);
-    const __m256i c1 = pair_mask_c1();
-    for (int64_t x = x0; x < x1; x += 8) {
-#define FA_CLAMP4(r, s, kk, lo, hi) \
-    _mm256_min_pd(_mm256_max_pd(_mm256_add_pd(r, _mm256_mul_pd(s, kk)), lo), hi)
-        const __m256i cx = _mm256_min_epi32(_mm256_max_epi32(coords8(zero, unit,
-            FA_CLAMP4(rx, sx, k0, xlo, xhi), FA_CLAMP4(rx, sx, k1, xlo, xhi)), zi), sxmax);
-        const __m256i cy = _mm256_min_epi32(_mm256_max_epi32(coords8(zero, unit,
-            FA_CLAMP4(ry, sy, k0, ylo, yhi), FA_CLAMP4(ry, sy, k1, ylo, yhi)), zi), symax);
-#undef FA_CLAMP4
-        k0 = _mm256_add_pd(k0, eight);
-        k1 = _mm256_add_pd(k1, eight);
-        /* Order 0 1 4 5 2 3 6 7 (coords8's) until the weights. */
-        const __m256i ix = _mm256_min_epi32(_mm256_srai_epi32(cx, FA_WBITS), ixmax);
-        const __m256i iy = _mm256_min_epi32(_mm256_srai_epi32(cy, FA_WBITS), iymax);
-        const __m256i wxs = _mm256_sub_epi32(cx, _mm256_slli_epi32(ix, FA_WBITS));
-        const __m256i wys = _mm256_sub_epi32(cy, _mm256_slli_epi32(iy, FA_WBITS));
-        const __m256i wx = unshuffle8(_mm256_or_si256(
-            _mm256_sub_epi32(_mm256_set1_epi32(FA_WONE), wxs), _mm256_slli_epi32(wxs, 16)));
-        const __m256i wy = unshuffle8(_mm256_or_si256(
-            _mm256_sub_epi32(_mm256_set1_epi32(FA_WONE), wys), _mm256_slli_epi32(wys, 16)));
-        const __m256i row = _mm256_mullo_epi32(iy, stride);
-        __m256i v[4];
-        if (C == 1) {
-            /* 4 bytes from min(ix, w - 4), shifted down to pixel ix. */
-            const __m256i start = _mm256_min_epi32(ix, _mm256_sub_epi32(ixmax, _mm256_set1_epi32(2)));
-            const __m256i shift = unshuffle8(_mm256_slli_epi32(_mm256_sub_epi32(ix, start), 3));
-            const __m256i off = unshuffle8(_mm256_add_epi32(row, start));
-            const __m256i t = _mm256_srlv_epi32(_mm256_i32gather_epi32((const int *)top, off, 1), shift);
-            const __m256i b = _mm256_srlv_epi32(_mm256_i32gather_epi32((const int *)bottom, off, 1), shift);
-            v[0] = mix_y8(_mm256_madd_epi16(_mm256_shuffle_epi8(t, c1), wx),
-                          _mm256_madd_epi16(_mm256_shuffle_epi8(b, c1), wx), wy);
-            finish8(ic, 1, &k, v, y, x);
-            continue;
-        }
-        __m256i col = C == 4 ? _mm256_slli_epi32(ix, 2) : _mm256_add_epi32(ix, _mm256_add_epi32(ix, ix));
-        __m256i sa = zi, sb = zi;
-        if (C == 3) {
-            /* From 2 bytes before the pixel (never before the row), shifted back. */
-            const __m256i back = _mm256_and_si256(_mm256_cmpgt_epi32(ix, zi), _mm256_set1_epi32(2));
-            col = _mm256_sub_epi32(col, back);
-            const __m256i bits = _mm256_slli_epi32(back, 3);
-            sa = _mm256_cvtepu32_epi64(_mm256_castsi256_si128(bits));
-            sb = _mm256_cvtepu32_epi64(_mm256_extracti128_si256(bits, 1));
-        }
-        const __m256i off = _mm256_add_epi32(row, col);
-        const __m128i ia = _mm256_castsi256_si128(off), ib = _mm256_extracti128_si256(off, 1);
-        const __m256i ta = _mm256_srlv_epi64(_mm256_i32gather_epi64(top, ia, 1), sa);
-        const __m256i tb = _mm256_srlv_epi64(_mm256_i32gather_epi64(top, ib, 1), sb);
-        const __m256i ba = _mm256_srlv_epi64(_mm256_i32gather_epi64(bottom, ia, 1), sa);
-        const __m256i bb = _mm256_srlv_epi64(_mm256_i32gather_epi64(bottom, ib, 1), sb);
-        interpolate8(C, ta, tb, ba, bb, ma, mb, wx, wy, v);
-        finish8(ic, C, &k, v, y, x);
-    }
+    FA_BY_KIND(ic, C, bilinear_replicate_body_avx2, l, x0, x1, y);
+}
+
+FA_TARGET_VBMI static void bilinear_replicate_vbmi(const image_ctx *ic, int C, const row_line *l,
+                                                   int64_t x0, int64_t x1, int64_t y)
+{
+    FA_BY_KIND(ic, C, bilinear_replicate_body_vbmi, l, x0, x1, y);
 }
 #endif
 
@@ -976,7 +940,9 @@ FA_INLINE void border_span(const image_ctx *ic, int C, const row_line *l, int re
                            int64_t x0, int64_t x1, int64_t y, int32_t *p)
 {
     if (replicate) {
-        if (x1 > x0)
+        if (x1 > x0 && ic->vbmi)
+            bilinear_replicate_vbmi(ic, C, l, x0, x1, y);
+        else if (x1 > x0)
             bilinear_replicate_avx2(ic, C, l, x0, x1, y);
         return;
     }
@@ -1023,8 +989,8 @@ FA_INLINE void bilinear_row(const image_ctx *ic, int C, int64_t y, int32_t *p)
         border_span(ic, C, &l, replicate, 0, start, y, p);
         if (!replicate)
             finish_range(ic, C, p, y, 0, start);
-        if (run > 0 && C == 1)
-            bilinear_run_avx2_c1(ic, &l, start, start + run, y);
+        if (run > 0 && ic->vbmi)
+            bilinear_run_vbmi(ic, C, &l, start, start + run, y);
         else if (run > 0)
             bilinear_run_avx2(ic, C, &l, start, start + run, y);
         border_span(ic, C, &l, replicate, start + run, end, y, p);
@@ -1067,10 +1033,29 @@ FA_INLINE void nearest_row(const image_ctx *ic, int C, int64_t y, int32_t *p)
         nearest_scalar(ic, C, &l, x, p);
 }
 
+/* A warp reads its source along rotated lines, which the hardware prefetchers do not
+   follow: while one image is warped, the next one's source goes to L2 a slice a row. */
+FA_INLINE void prefetch_slice(const image_ctx *ic, int64_t k, int64_t rows)
+{
+#if FA_SSE2
+    if (!ic->next)
+        return;
+    const int64_t per_row = (ic->extent + rows - 1) / rows;
+    const int64_t end = (k + 1) * per_row < ic->extent ? (k + 1) * per_row : ic->extent;
+    for (int64_t b = k * per_row / 64 * 64; b < end; b += 64)
+        _mm_prefetch((const char *)ic->next + b, _MM_HINT_T1);
+#else
+    (void)ic;
+    (void)k;
+    (void)rows;
+#endif
+}
+
 FA_INLINE int rows_general(const image_ctx *ic, int C, int interp, int64_t y0, int64_t y1)
 {
     int32_t *p = ic->rows;
     for (int64_t y = y0; y < y1; ++y) {
+        prefetch_slice(ic, y - y0, y1 - y0);
         if (interp == FA_INTERP_BILINEAR) {
             bilinear_row(ic, C, y, p);
         } else {
@@ -1089,7 +1074,9 @@ typedef struct {
     int32_t *offset;  /* vector path: byte offset of i0 in the row */
     int32_t *pairs;   /* vector path: (4096 - w) | w << 16 */
     uint8_t *block;   /* vector path for pixels 8k .. 8k + 7: 1 gathers, 2 loads whole
-                         pixels in order, 0 leaves them to the scalar code */
+                         pixels in order, 3 shuffles two 16-byte windows (masks),
+                         0 leaves them to the scalar code */
+    uint8_t *masks;   /* block type 3: per block and channel, a 32-byte pshufb mask */
     int exact;        /* every weight is 0: a pure gather */
     int has_fill;     /* some index is -1 */
     int run;          /* i0 is first + x (1), first - x (-1), or neither (0) */
@@ -1129,30 +1116,65 @@ static void fill_axis(axis_table *t, int64_t count, double base, double step, do
 }
 
 #if FA_AVX2
-/* Eight whole pixels in order from s into planes h (stride ps), shifted left by
-   `shift` bits: mix_x with weight 0. Reads 8 C bytes (28 for C = 3). */
+/* Eight whole pixels in order from s (8 C bytes), channel c of each in the dwords of
+   v[c]. */
+FA_TARGET_AVX2 static inline void load_pixels8(const uint8_t *s, int C, __m256i *v)
+{
+    if (C == 1) {
+        v[0] = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)s));
+        return;
+    }
+    /* Pixels 0-3 in the low lane, 4-7 in the high one (C = 3: from byte 4 of bytes
+       8 .. 23, so that nothing after the pixels is read). */
+    const __m256i px = C == 4 ? _mm256_loadu_si256((const __m256i *)s)
+                              : _mm256_inserti128_si256(
+                                    _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)s)),
+                                    _mm_loadu_si128((const __m128i *)(s + 8)), 1);
+    const __m256i first = C == 4 ? _mm256_setr_epi32(0, 4, 8, 12, 0, 4, 8, 12)
+                                 : _mm256_setr_epi32(0, 3, 6, 9, 4, 7, 10, 13);
+    for (int c = 0; c < C; ++c) {
+        /* dword k of a lane takes byte first[k] + c, zero-extended */
+        const __m256i at = _mm256_add_epi32(first, _mm256_set1_epi32(c));
+        v[c] = _mm256_shuffle_epi8(px, _mm256_or_si256(at, _mm256_set1_epi32((int32_t)0x80808000u)));
+    }
+}
+
+/* The same into planes h (stride ps), shifted left by `shift` bits: mix_x with
+   weight 0. */
 FA_TARGET_AVX2 static inline void horizontal_straight(const uint8_t *s, int C, int shift,
                                                       int32_t *h, int64_t ps)
 {
     const __m128i sh = _mm_cvtsi32_si128(shift);
-    if (C == 1) {
-        const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)s));
-        _mm256_storeu_si256((__m256i *)h, _mm256_sll_epi32(v, sh));
-        return;
+    __m256i v[4];
+    load_pixels8(s, C, v);
+    for (int c = 0; c < C; ++c)
+        _mm256_storeu_si256((__m256i *)(h + c * ps), _mm256_sll_epi32(v[c], sh));
+}
+
+/* Output row y as whole source pixels s[0], s[C], ... finished straight from them,
+   without planes: the blocks of 8 whose loads stay within the `bytes` readable at s.
+   Returns the pixels done. */
+FA_AVX2_INLINE void finish_pixels_body(const image_ctx *ic, int C, const uint8_t *s, int64_t y,
+                                       int64_t x1, int kind)
+{
+    finish_consts k;
+    finish_init(ic, C, &k);
+    for (int64_t x = 0; x < x1; x += 8) {
+        __m256i v[4];
+        load_pixels8(s + x * C, C, v);
+        finish8(ic, C, &k, v, y, x, 1, kind);
     }
-    /* Pixels 0-3 in the low lane, 4-7 in the high one, from byte 0 of each. */
-    const __m256i v = C == 4 ? _mm256_loadu_si256((const __m256i *)s)
-                             : _mm256_inserti128_si256(
-                                   _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)s)),
-                                   _mm_loadu_si128((const __m128i *)(s + 12)), 1);
-    const __m256i dword = _mm256_setr_epi32(0, 1, 2, 3, 0, 1, 2, 3);
-    for (int c = 0; c < C; ++c) {
-        /* dword k takes byte C k + c */
-        const __m256i at = _mm256_add_epi32(_mm256_mullo_epi32(dword, _mm256_set1_epi32(C)),
-                                            _mm256_set1_epi32(c));
-        const __m256i mask = _mm256_or_si256(at, _mm256_set1_epi32((int32_t)0x80808000u));
-        _mm256_storeu_si256((__m256i *)(h + c * ps), _mm256_sll_epi32(_mm256_shuffle_epi8(v, mask), sh));
-    }
+}
+
+FA_TARGET_AVX2 static int64_t finish_pixels_avx2(const image_ctx *ic, int C, const uint8_t *s,
+                                                 int64_t bytes, int64_t y)
+{
+    const int64_t ow = ic->a->ow;
+    int64_t x1 = 0;
+    while (x1 + 8 <= ow && (x1 + 8) * C <= bytes)
+        x1 += 8;
+    FA_BY_KIND(ic, C, finish_pixels_body, s, y, x1);
+    return x1;
 }
 
 /* The vector blocks of horizontal(): pixels 8k .. 8k + 7 of source row `row`, their
@@ -1173,8 +1195,22 @@ FA_TARGET_AVX2 static void horizontal_avx2(const image_ctx *ic, int C, const axi
             horizontal_straight(row + tx->offset[x], C, up + FA_WBITS - FA_HSHIFT, h + x, ps);
             continue;
         }
-        const __m256i off = _mm256_loadu_si256((const __m256i *)(tx->offset + x));
         const __m256i wx = _mm256_loadu_si256((const __m256i *)(tx->pairs + x));
+        if (tx->block[x / 8] == 3) {
+            /* Pixels 0-3 from the 16 bytes at pixel 0's source, 4-7 from pixel 4's. */
+            const __m256i win = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(row + tx->offset[x]))),
+                _mm_loadu_si128((const __m128i *)(row + tx->offset[x + 4])), 1);
+            const __m256i *mask = (const __m256i *)(tx->masks + 32 * C * (x / 8));
+            for (int c = 0; c < C; ++c) {
+                const __m256i t = _mm256_madd_epi16(
+                    _mm256_shuffle_epi8(win, _mm256_loadu_si256(mask + c)), wx);
+                _mm256_storeu_si256((__m256i *)(h + c * ps + x),
+                                    _mm256_sll_epi32(_mm256_srli_epi32(t, FA_HSHIFT), shift_up));
+            }
+            continue;
+        }
+        const __m256i off = _mm256_loadu_si256((const __m256i *)(tx->offset + x));
         if (C == 1) {
             const __m256i t = _mm256_madd_epi16(
                 _mm256_shuffle_epi8(_mm256_i32gather_epi32((const int *)row, off, 1), c1), wx);
@@ -1194,6 +1230,32 @@ FA_TARGET_AVX2 static void horizontal_avx2(const image_ctx *ic, int C, const axi
     }
 }
 
+/* Block type 3 for pixels b .. b + 7: each half's bytes (both neighbours, or one for a
+   zero weight) within 16 bytes from its first pixel's, the loads inside the row; the
+   pshufb masks that make word pairs (left, right) of channel c in dword k. */
+static int plan_window(axis_table *t, int64_t b, int64_t w, int C)
+{
+    for (int64_t half = b; half < b + 8; half += 4) {
+        if (t->i0[half] * C + 16 > w * C)
+            return 0;
+        for (int64_t k = half; k < half + 4; ++k) {
+            const int64_t first = (t->i0[k] - t->i0[half]) * C;
+            if (first < 0 || first + (t->w[k] ? 2 * C : C) > 16)
+                return 0;
+        }
+    }
+    uint8_t *m = t->masks + 32 * C * (b / 8);
+    memset(m, 0x80, (size_t)(32 * C)); /* 0x80: a zero byte */
+    for (int c = 0; c < C; ++c)
+        for (int64_t k = b; k < b + 8; ++k) {
+            const int64_t half = k < b + 4 ? b : b + 4, at = 32 * c + 4 * (k - b);
+            m[at] = (uint8_t)((t->i0[k] - t->i0[half]) * C + c);
+            if (t->w[k])
+                m[at + 2] = (uint8_t)(m[at] + C);
+        }
+    return 1;
+}
+
 /* Which blocks of 8 pixels the vector horizontal pass may take: both neighbours
    inside and adjacent (or a zero weight), the 4- or 8-byte load inside the row. */
 static void plan_vector_axis(axis_table *t, int64_t count, int64_t w, int C)
@@ -1204,7 +1266,7 @@ static void plan_vector_axis(axis_table *t, int64_t count, int64_t w, int C)
         t->pairs[k] = (FA_WONE - t->w[k]) | t->w[k] << 16;
     }
     /* Bytes read by the straight load of eight consecutive whole pixels. */
-    const int64_t span = C == 3 ? 28 : 8 * C;
+    const int64_t span = 8 * C;
     for (int64_t b = 0; b < count / 8; ++b) {
         int ok = 1, straight = 1;
         for (int64_t k = 8 * b; k < 8 * b + 8; ++k) {
@@ -1212,7 +1274,7 @@ static void plan_vector_axis(axis_table *t, int64_t count, int64_t w, int C)
             straight &= t->w[k] == 0 && t->i0[k] == t->i0[8 * b] + (k - 8 * b);
         }
         straight &= t->i0[8 * b] >= 0 && t->i0[8 * b] * C + span <= w * C;
-        t->block[b] = (uint8_t)(straight ? 2 : ok);
+        t->block[b] = (uint8_t)(straight ? 2 : (ok && plan_window(t, 8 * b, w, C) ? 3 : ok));
     }
 }
 #endif
@@ -1346,8 +1408,6 @@ static void stream_lines_sse2(uint8_t *d, const uint8_t *s, int64_t n)
 #endif
 
 #if FA_AVX2
-#define FA_TARGET_VBMI __attribute__((target("avx512f,avx512bw,avx512vbmi")))
-
 FA_TARGET_AVX2 static void stream_lines_avx2(uint8_t *d, const uint8_t *s, int64_t n)
 {
     for (; n > 0; n -= 64, d += 64, s += 64) {
@@ -1414,8 +1474,7 @@ static void writer_init(row_writer *w, const image_ctx *ic, int C, uint8_t *d)
     if (ic->vector) {
         /* 64-byte streaming stores measured no faster than these. */
         w->stream = stream_lines_avx2;
-        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-            __builtin_cpu_supports("avx512vbmi")) {
+        if (ic->vbmi) {
             w->vbmi = 1;
             const int P = 64 / C;
             for (int b = 0; b < 64; ++b)
@@ -1544,7 +1603,7 @@ static int64_t copy_rows(const image_ctx *ic, int C, int interp, const axis_tabl
     for (; end < y1; ++end) {
         int64_t ya, yb;
         int32_t wy;
-        axis_table ty = {&ya, &yb, &wy, NULL, NULL, NULL, 0, 0, 0};
+        axis_table ty = {&ya, &yb, &wy, NULL, NULL, NULL, NULL, 0, 0, 0};
         fill_axis(&ty, 1, m[4] * (double)end + m[5], m[3], ic->ymin, ic->ymax, a->h, interp,
                   a->fill);
         if (!ty.exact)
@@ -1593,7 +1652,8 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
     const int64_t ow = a->ow, n = ic->block;
     const double *m = ic->m;
     axis_table tx;
-    char *mem = malloc((size_t)ow * (2 * sizeof(int64_t) + 3 * sizeof(int32_t) + 1));
+    /* i0, i1, w, offset, pairs, block (a byte a pixel), masks (32 C bytes a block). */
+    char *mem = malloc((size_t)ow * (2 * sizeof(int64_t) + 3 * sizeof(int32_t) + 1 + 4 * 4));
     if (!mem)
         return -1;
     tx.i0 = (int64_t *)mem;
@@ -1601,7 +1661,7 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
     tx.w = (int32_t *)(tx.i1 + ow);
     tx.offset = tx.w + ow;
     tx.pairs = tx.offset + ow;
-    tx.block = NULL;
+    tx.block = tx.masks = NULL;
     /* The general path's expression with the y term (exactly zero) kept. */
     fill_axis(&tx, ow, m[1] * 0.0 + m[2], m[0], ic->xmin, ic->xmax, a->w, interp, a->fill);
     const int direct = !ic->color && a->output == FA_OUT_U8_NHWC && tx.exact;
@@ -1615,6 +1675,7 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
 #if FA_AVX2
     if (ic->avx2) {
         tx.block = (uint8_t *)(tx.pairs + ow);
+        tx.masks = tx.block + ow;
         plan_vector_axis(&tx, ow, a->w, C);
     }
 #endif
@@ -1625,7 +1686,7 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
     for (int64_t y = y0; y < y1; ++y) {
         int64_t ya, yb;
         int32_t wy;
-        axis_table ty = {&ya, &yb, &wy, NULL, NULL, NULL, 0, 0, 0};
+        axis_table ty = {&ya, &yb, &wy, NULL, NULL, NULL, NULL, 0, 0, 0};
         fill_axis(&ty, 1, m[4] * (double)y + m[5], m[3], ic->ymin, ic->ymax, a->h, interp,
                   a->fill);
         if (ty.exact && direct) {
@@ -1633,6 +1694,18 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
             continue;
         }
         if (ty.exact && cached[0] != ya && cached[1] != ya) {
+#if FA_AVX2
+            if (ic->vector && tx.exact && tx.run == 1 && ya >= 0) {
+                /* Consecutive whole pixels: finished from the source bytes. */
+                const uint8_t *s = ic->src + ya * a->src_row_stride + tx.i0[0] * C;
+                const int64_t x0 = finish_pixels_avx2(ic, C, s, (a->w - tx.i0[0]) * C, y);
+                for (int c = 0; c < C; ++c)
+                    for (int64_t x = x0; x < ow; ++x)
+                        v[c * ic->plane + x] = (int32_t)s[x * C + c] << FA_VBITS;
+                finish_scalar(ic, C, v, y, x0, ow);
+                continue;
+            }
+#endif
             /* A row used alone: straight into sample units, no cache. */
             horizontal_for(ic, C, &tx, ya, FA_WBITS - FA_VSHIFT, v);
             finish_row(ic, C, v, y);
@@ -1701,7 +1774,7 @@ typedef struct {
     const fa_augment_args *a;
     rows_fn rows;
     int64_t per_image, rows_per_chunk;
-    int stream, avx2, vector;
+    int stream, avx2, vector, vbmi;
 } augment_plan;
 
 static int augment_task(void *ctx, int64_t k)
@@ -1742,7 +1815,10 @@ static int augment_task(void *ctx, int64_t k)
         return -1;
     ic.avx2 = p->avx2;
     ic.vector = p->vector;
+    ic.vbmi = p->vbmi;
     ic.stream = p->stream;
+    ic.extent = a->src_row_stride * (a->h - 1) + a->w * a->c;
+    ic.next = n + 1 < a->n && y0 == 0 && y1 == a->oh ? ic.src + a->src_image_stride : NULL;
     const int rc = p->rows(&ic, y0, y1);
 #if FA_SSE2
     if (ic.stream)
@@ -1758,11 +1834,13 @@ int fa_augment(const fa_augment_args *a)
         return 0;
     /* Beyond a few MiB the output leaves the caches anyway: stream it. */
     const int stream = a->n * a->oh * a->ow * a->c > ((int64_t)8 << 20);
-    augment_plan plan = {a, choose_rows(a->c, a->interp), 1, a->oh, stream, 0, 0};
+    augment_plan plan = {a, choose_rows(a->c, a->interp), 1, a->oh, stream, 0, 0, 0};
 #if FA_AVX2
     /* Gathers take 32-bit offsets within an image, and read 4 bytes. */
     const int64_t extent = a->src_row_stride * (a->h - 1) + a->w * a->c;
-    plan.vector = fa_simd_enabled && __builtin_cpu_supports("avx2");
+    plan.vector = fa_simd_level > 0 && __builtin_cpu_supports("avx2");
+    plan.vbmi = plan.vector && fa_simd_level > 1 && __builtin_cpu_supports("avx512vbmi") &&
+                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
     plan.avx2 = plan.vector && extent >= 4 &&
                 a->src_row_stride * a->h + a->w * a->c < ((int64_t)1 << 31);
 #endif

@@ -65,9 +65,10 @@ typedef struct {
 
 void fa_lut(const fa_lut_args *args);
 
-/* Turns the vector (AVX2 gather) sampling kernels on or off; results are identical
-   either way (tests compare the two). */
-void fa_set_simd(int enabled);
+/* The vector sampling kernels allowed: 0 none (scalar code), 1 AVX2, 2 AVX2 and the
+   AVX-512 VBMI channel split too (the default: whatever the CPU has). Results are
+   identical at every level (tests compare them). */
+void fa_set_simd(int level);
 
 /* The lookup-table implementation: request 0 selects portable C, 1 the fastest the CPU
    has, -1 leaves the choice alone. Returns 1 when that is AVX-512 VBMI, else 0. */

@@ -46,7 +46,7 @@ cdef extern from "fastaug.h" nogil:
     int fa_max_threads()
     int fa_has_openmp()
     int64_t fa_border_index(int64_t i, int64_t n, int mode)
-    void fa_set_simd(int enabled)
+    void fa_set_simd(int level)
     int fa_lut_path(int request)
 
 
@@ -156,6 +156,7 @@ def border_index(int64_t i, int64_t n, int mode):
     return fa_border_index(i, n, mode)
 
 
-def set_simd(bint enabled):
-    """Test hook: turn the AVX2 gather sampling kernels on or off (same results)."""
-    fa_set_simd(enabled)
+def set_simd(bint enabled, bint vbmi=True):
+    """Test hook: turn the vector sampling kernels on or off, or with ``vbmi=False``
+    limit them to AVX2 (the same results on every path)."""
+    fa_set_simd(0 if not enabled else (2 if vbmi else 1))

@@ -245,6 +245,19 @@ def _sample_paths(images, matrices, colors, size, **kwargs):
                         mean=0.3, std=0.2, **kwargs))
 
 
+def _vector_and_scalar(outputs, *args, **kwargs):
+    """``outputs(*args, **kwargs)`` (a tuple of arrays) equal with every vector kernel
+    on, limited to AVX2 (no VBMI channel split), and off."""
+    best = outputs(*args, **kwargs)
+    try:
+        for level in ({"vbmi": False}, {"enabled": False}):
+            _kernels.set_simd(**{"enabled": True, **level})
+            for b, o in zip(best, outputs(*args, **kwargs)):
+                np.testing.assert_array_equal(b, o)
+    finally:
+        _kernels.set_simd(True)
+
+
 @pytest.mark.parametrize("mode", FILL_MODES)
 @pytest.mark.parametrize("kind", ["general", "outside", "near_singular", "zoom_out"])
 def test_vector_and_scalar_sampling_agree_bit_for_bit(rng, channels, mode, kind):
@@ -259,14 +272,7 @@ def test_vector_and_scalar_sampling_agree_bit_for_bit(rng, channels, mode, kind)
     cval = random_cval(rng, channels)
     for interpolation in INTERPOLATIONS:
         kwargs = dict(interpolation=interpolation, fill_mode=mode, cval=cval)
-        vector = _sample_paths(images, matrices, colors, (31, 61), **kwargs)
-        _kernels.set_simd(False)
-        try:
-            scalar = _sample_paths(images, matrices, colors, (31, 61), **kwargs)
-        finally:
-            _kernels.set_simd(True)
-        for v, s in zip(vector, scalar):
-            np.testing.assert_array_equal(v, s)
+        _vector_and_scalar(_sample_paths, images, matrices, colors, (31, 61), **kwargs)
 
 
 @pytest.mark.parametrize("mode", FILL_MODES)
@@ -285,6 +291,51 @@ def test_axis_aligned_and_general_paths_agree_bit_for_bit(rng, channels, mode):
         b = _sample_paths(images, tilted, colors, (27, 45), **kwargs)
         for x, y in zip(a, b):
             np.testing.assert_array_equal(x, y)
+
+
+def _resize_outputs(images, boxes, size, colors, interpolation):
+    inverse = ops.crop_matrices(boxes, size)
+    return (ops.resized_crop(images, boxes, size, interpolation=interpolation),
+            *_sample_paths(images, inverse, colors, size, inverse=True,
+                           interpolation=interpolation, fill_mode="nearest"))
+
+
+def _shift_outputs(images, matrices, colors, size):
+    return (ops.color_matrix(images, colors),
+            *_sample_paths(images, matrices, colors, size),
+            ops.augment(images, matrices, size=size, dtype="float32", layout="NCHW",
+                        mean=0.5, std=0.25))
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+def test_resize_blocks_agree_with_scalar(rng, channels, interpolation):
+    """Crops resized up (shuffled 16-byte windows), a little down (windows where they
+    fit, gathers elsewhere) and by whole pixels (straight loads), near the right edge
+    too, through every finishing kind."""
+    images = photo_batch(6, 40, 57, channels)
+    for width in (8, 23, 48, 67):
+        for scale in (0.3, 0.9, 1.0, 1.1, 1.9):
+            w = min(57.0, width * scale)
+            h = min(40.0, 31 * scale)
+            boxes = np.array([[rng.uniform(0, 40 - h), rng.uniform(0, 57 - w), h, w]
+                              for _ in range(6)])
+            boxes[0, 1] = 57 - w  # against the right edge
+            if scale == 1.0:
+                boxes[:, :2] = np.floor(boxes[:, :2])
+            colors = np.stack([random_color_matrix(rng, channels) for _ in range(6)])
+            _vector_and_scalar(_resize_outputs, images, boxes, (31, width), colors,
+                               interpolation)
+
+
+def test_whole_pixel_rows_agree_with_scalar(rng, channels):
+    """Integer shifts inside the image (rows finished from the source bytes, the last
+    block ending exactly at the row's end) and partly outside it."""
+    images = photo_batch(4, 12, 30, channels)
+    for width in range(7, 31):
+        for dx in (0, 30 - width, 3, -2):
+            m = np.array([[1.0, 0.0, -dx], [0.0, 1.0, -1.0]])
+            colors = np.stack([random_color_matrix(rng, channels) for _ in range(4)])
+            _vector_and_scalar(_shift_outputs, images, np.stack([m] * 4), colors, (9, width))
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "float32"])
@@ -1040,7 +1091,8 @@ def _flip_into_offset_buffer(images, horizontal, vertical, offset, threads=1):
 def test_streamed_flips_touch_only_the_output(rng, channels, width):
     """Streamed copies (outputs over 8 MiB): odd widths, widths below, at and above the
     vector blocks (64 / C pixels), output buffers at every alignment: the bytes equal
-    numpy's flips, vector and scalar alike, and nothing around the output is written."""
+    numpy's flips (VBMI, AVX2 and scalar code alike) and nothing around the output is
+    written."""
     images = _streamed_batch(rng, width, channels)
     horizontal = np.array([True, False, True])
     vertical = np.array([False, True, True])
@@ -1049,12 +1101,13 @@ def test_streamed_flips_touch_only_the_output(rng, channels, width):
     for offset in (0, 1, 63):
         out = _flip_into_offset_buffer(images, horizontal, vertical, offset)
         np.testing.assert_array_equal(out, expected)
-    _kernels.set_simd(False)
-    try:
-        np.testing.assert_array_equal(
-            _flip_into_offset_buffer(images, horizontal, vertical, 1), expected)
-    finally:
-        _kernels.set_simd(True)
+    for simd in ({"enabled": True, "vbmi": False}, {"enabled": False}):
+        _kernels.set_simd(**simd)
+        try:
+            np.testing.assert_array_equal(
+                _flip_into_offset_buffer(images, horizontal, vertical, 1), expected)
+        finally:
+            _kernels.set_simd(True)
 
 
 @pytest.mark.parametrize("view", ["step", "cropped", "reversed"])

@@ -86,24 +86,38 @@ def brightness_matrix(factor: np.ndarray, channels: int) -> np.ndarray:
     return _embed(factor[:, None, None] * np.eye(k), channels)
 
 
+_GRAY_ROWS = np.outer(np.ones(3), GRAY_WEIGHTS)  # every row: the grey weights
+_AXIS = np.full(3, 1.0 / np.sqrt(3.0))  # the grey axis, unit length
+_AXIS_CROSS = np.array([[0.0, -_AXIS[2], _AXIS[1]], [_AXIS[2], 0.0, -_AXIS[0]],
+                        [-_AXIS[1], _AXIS[0], 0.0]])  # v -> axis x v
+_AXIS_OUTER = np.outer(_AXIS, _AXIS)
+
+
+def _saturation_linear(factor: np.ndarray) -> np.ndarray:
+    """The (N, 3, 3) RGB part of :func:`saturation_matrix`."""
+    f = factor[:, None, None]
+    return f * np.eye(3) + (1.0 - f) * _GRAY_ROWS
+
+
+def _hue_linear(shift: np.ndarray) -> np.ndarray:
+    """The (N, 3, 3) RGB part of :func:`hue_matrix` (Rodrigues' rotation formula)."""
+    theta = 2.0 * np.pi * shift
+    cos, sin = np.cos(theta)[:, None, None], np.sin(theta)[:, None, None]
+    return cos * np.eye(3) + sin * _AXIS_CROSS + (1.0 - cos) * _AXIS_OUTER
+
+
 def saturation_matrix(factor: np.ndarray, channels: int) -> np.ndarray:
     """Blend with the grey image: ``factor * x + (1 - factor) * gray(x)``."""
     if channels == 1:
         return identity(len(factor), channels)
-    f = factor[:, None, None]
-    return _embed(f * np.eye(3) + (1.0 - f) * np.outer(np.ones(3), GRAY_WEIGHTS), channels)
+    return _embed(_saturation_linear(factor), channels)
 
 
 def hue_matrix(shift: np.ndarray, channels: int) -> np.ndarray:
     """Rotation about the grey axis (1, 1, 1) by ``shift`` turns (R -> G -> B positive)."""
     if channels == 1:
         return identity(len(shift), channels)
-    theta = 2.0 * np.pi * shift
-    cos, sin = np.cos(theta)[:, None, None], np.sin(theta)[:, None, None]
-    k = np.full(3, 1.0 / np.sqrt(3.0))
-    cross = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
-    rot = cos * np.eye(3) + sin * cross + (1.0 - cos) * np.outer(k, k)
-    return _embed(rot, channels)
+    return _embed(_hue_linear(shift), channels)
 
 
 def grayscale_matrix(n: int, channels: int) -> np.ndarray:
@@ -258,22 +272,28 @@ class ColorJitter(ColorTransform):
         h = self.hue[0] + (self.hue[1] - self.hue[0]) * u[:, 3]
         # Work on the k colour channels' (k, k) linear parts (none of these has an
         # offset), embed once at the end: sampling stays a small part of the call.
+        # Brightness is a multiple of the identity and commutes with the others; only
+        # which side of the contrast blend it falls on matters, and the order of
+        # saturation and hue between themselves.
         k = color_channels(channels)
-        eye = np.broadcast_to(np.eye(k), (n, k, k))
-        bm = brightness_matrix(b, channels)[:, :k, :k]
-        sm = saturation_matrix(s, channels)[:, :k, :k]
-        hm = hue_matrix(h, channels)[:, :k, :k]
-        # Matrices before the contrast blend multiply into `pre`, those after into `post`.
-        pre, post = eye, eye
-        after = np.zeros((n, 1, 1), bool)
-        for pos in range(4):
-            op = order[:, pos, None, None]
-            m = np.where(op == 0, bm, np.where(op == 2, sm, np.where(op == 3, hm, eye)))
-            pre = np.where(after, pre, m @ pre)
-            post = np.where(after, m @ post, post)
-            after = after | (op == 1)
-        pre = _select(apply, _embed(pre, channels), channels)
-        post = _select(apply, _embed(post, channels), channels)
+        place = np.argsort(order, axis=1)  # place[:, op]: its position in the order
+        before = place < place[:, 1:2]  # (N, 4): op comes before the contrast blend
+        if k == 1:  # grey: saturation and hue are the identity
+            sm = hm = np.ones((n, 1, 1))
+        else:
+            sm, hm = _saturation_linear(s), _hue_linear(h)
+        s_first = (place[:, 2] < place[:, 3])[:, None, None]
+        both = np.where(s_first, hm @ sm, sm @ hm)
+        eye = np.eye(k)
+        s_pre, h_pre = before[:, 2, None, None], before[:, 3, None, None]
+        pre = np.where(s_pre & h_pre, both, np.where(s_pre, sm, np.where(h_pre, hm, eye)))
+        post = np.where(~s_pre & ~h_pre, both,
+                        np.where(~s_pre, sm, np.where(~h_pre, hm, eye)))
+        b_pre = before[:, 0, None, None]
+        pre = pre * np.where(b_pre, b[:, None, None], 1.0)
+        post = post * np.where(b_pre, 1.0, b[:, None, None])
+        pre = _embed(np.where(apply[:, None, None], pre, eye), channels)
+        post = _embed(np.where(apply[:, None, None], post, eye), channels)
         if self.contrast == (1.0, 1.0):
             return [(None, post @ pre)]
         return [(None, pre), (np.where(apply, c, 1.0), post)]

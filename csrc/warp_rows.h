@@ -1,0 +1,183 @@
+/*
+ * The AVX2 general-path kernels that split gathered pixel pairs into channels, compiled
+ * twice by augment.c: with pshufb (AVX2), and with one masked vpermi2b per channel and
+ * row (AVX-512 VBMI, 256-bit vectors), which computes the same integers.
+ *
+ * Included with FA_ROWS_FN (the functions' attributes), FA_ROWS(name) (their names)
+ * and FA_ROWS_VBMI (0 or 1) defined.
+ */
+
+#if FA_ROWS_VBMI
+/* vpermi2b indices of channel c's (left, right) bytes as the low bytes of word pairs,
+   pixel j in dword j, from gathers A (pixels 0 1 4 5, bytes 0-31) and B (2 3 6 7,
+   bytes 32-63); the odd bytes are zeroed by the mask. */
+FA_ROWS_FN __m256i pair_index(int C, int c)
+{
+#define FA_PAIR(base) (char)((base) + c), 0, (char)((base) + C + c), 0
+    return _mm256_setr_epi8(FA_PAIR(0), FA_PAIR(8), FA_PAIR(32), FA_PAIR(40), FA_PAIR(16),
+                            FA_PAIR(24), FA_PAIR(48), FA_PAIR(56));
+#undef FA_PAIR
+}
+#endif
+
+/* The samples v[c] of eight pixels from the 8-byte gathers of their top (ta, tb) and
+   bottom (ba, bb) neighbour pairs, in the lane order of pair_masks. */
+FA_ROWS_FN void FA_ROWS(interpolate8)(int C, __m256i ta, __m256i tb, __m256i ba, __m256i bb,
+                                      const __m256i *ma, const __m256i *mb, __m256i wx,
+                                      __m256i wy, int grey, __m256i *v)
+{
+    for (int c = 0; c < C; ++c) {
+#if FA_ROWS_VBMI
+        (void)ma;
+        (void)mb;
+        const __m256i at = pair_index(C, c);
+        const __mmask32 low = 0x55555555u; /* byte 0 and 2 of every dword */
+        const __m256i t = _mm256_madd_epi16(_mm256_maskz_permutex2var_epi8(low, ta, at, tb), wx);
+        const __m256i b = _mm256_madd_epi16(_mm256_maskz_permutex2var_epi8(low, ba, at, bb), wx);
+#else
+        const __m256i t = _mm256_madd_epi16(
+            _mm256_or_si256(_mm256_shuffle_epi8(ta, ma[c]), _mm256_shuffle_epi8(tb, mb[c])), wx);
+        const __m256i b = _mm256_madd_epi16(
+            _mm256_or_si256(_mm256_shuffle_epi8(ba, ma[c]), _mm256_shuffle_epi8(bb, mb[c])), wx);
+#endif
+        v[c] = mix_y8_to(t, b, wy, grey);
+    }
+}
+
+/* Pixels [x0, x1) of output row y (all interior, x1 - x0 a multiple of 8), sampled and
+   finished: for each pixel one 8-byte gather from its top-left and one from its
+   bottom-left neighbour bring both columns (C = 3, 4). */
+FA_ROWS_FN void FA_ROWS(bilinear_run_body)(const image_ctx *ic, int C, const row_line *l,
+                                             int64_t x0, int64_t x1, int64_t y, int kind)
+{
+    if (C == 1) {
+        bilinear_run_c1_body(ic, l, x0, x1, y, kind);
+        return;
+    }
+    const int64_t rs = ic->a->src_row_stride;
+    finish_consts k;
+    finish_init(ic, C, &k);
+    const long long *top = (const long long *)ic->src;
+    const long long *bottom = (const long long *)(ic->src + rs);
+    const __m256d rx = _mm256_set1_pd(l->rx), sx = _mm256_set1_pd(l->sx);
+    const __m256d ry = _mm256_set1_pd(l->ry), sy = _mm256_set1_pd(l->sy);
+    const __m256d eight = _mm256_set1_pd(8.0);
+    __m256d k0 = _mm256_setr_pd((double)x0, (double)x0 + 1, (double)x0 + 2, (double)x0 + 3);
+    __m256d k1 = _mm256_add_pd(k0, _mm256_set1_pd(4.0));
+    const __m256i stride = _mm256_set1_epi32((int32_t)rs);
+    __m256i ma[4], mb[4];
+    pair_masks(C, ma, mb);
+    for (int64_t x = x0; x < x1; x += 8) {
+        const __m256i cx = coords8(rx, sx, k0, k1), cy = coords8(ry, sy, k0, k1);
+        k0 = _mm256_add_pd(k0, eight);
+        k1 = _mm256_add_pd(k1, eight);
+        const __m256i ix = _mm256_srai_epi32(cx, FA_WBITS), iy = _mm256_srai_epi32(cy, FA_WBITS);
+        const __m256i col = C == 4 ? _mm256_slli_epi32(ix, 2)
+                                   : _mm256_add_epi32(ix, _mm256_add_epi32(ix, ix));
+        /* Offsets in the order 0 1 4 5 | 2 3 6 7: the two gathers' index sets. */
+        const __m256i off = _mm256_add_epi32(_mm256_mullo_epi32(iy, stride), col);
+        const __m128i ia = _mm256_castsi256_si128(off), ib = _mm256_extracti128_si256(off, 1);
+        const __m256i ta = _mm256_i32gather_epi64(top, ia, 1);
+        const __m256i tb = _mm256_i32gather_epi64(top, ib, 1);
+        const __m256i ba = _mm256_i32gather_epi64(bottom, ia, 1);
+        const __m256i bb = _mm256_i32gather_epi64(bottom, ib, 1);
+        const __m256i wx = unshuffle8(weight_pairs(cx)), wy = unshuffle8(weight_pairs(cy));
+        __m256i v[4];
+        FA_ROWS(interpolate8)(C, ta, tb, ba, bb, ma, mb, wx, wy, kind == 0, v);
+        finish8(ic, C, &k, v, y, x, kind == 0, kind);
+    }
+}
+
+/* Fill "nearest": a sample's two neighbours along an axis, mapped onto the image, are
+   the neighbours of the coordinate clamped to [0, n - 1], and one at n - 1 is the same
+   as index n - 2 with weight 4096 on its right neighbour. So every pixel of the row
+   takes 8-byte loads (C = 3, 4; for C = 3 from 2 bytes before the pixel where one
+   exists) or 4-byte ones (C = 1) inside the image, with the scalar code's integers.
+   Pixels [x0, x1) of output row y, x1 - x0 a multiple of 8, sampled and finished.
+   Needs w >= 3 (C = 3), 2 (C = 4) or 4 (C = 1), and h >= 2. */
+FA_ROWS_FN void FA_ROWS(bilinear_replicate_body)(const image_ctx *ic, int C, const row_line *l,
+                                                   int64_t x0, int64_t x1, int64_t y, int kind)
+{
+    const fa_augment_args *a = ic->a;
+    const int64_t rs = a->src_row_stride;
+    finish_consts k;
+    finish_init(ic, C, &k);
+    const double wmax = (double)(a->w - 1) * FA_WONE, hmax = (double)(a->h - 1) * FA_WONE;
+    /* clampd to the clip box (max first: NaN becomes lo), then to a 32-bit-safe range
+       just outside the image, which rounds to the same clamped integers. */
+    const __m256d xlo = _mm256_set1_pd(l->xlo > -1.0 ? l->xlo : -1.0);
+    const __m256d xhi = _mm256_set1_pd(l->xhi < wmax + 1.0 ? l->xhi : wmax + 1.0);
+    const __m256d ylo = _mm256_set1_pd(l->ylo > -1.0 ? l->ylo : -1.0);
+    const __m256d yhi = _mm256_set1_pd(l->yhi < hmax + 1.0 ? l->yhi : hmax + 1.0);
+    const __m256d rx = _mm256_set1_pd(l->rx), sx = _mm256_set1_pd(l->sx);
+    const __m256d ry = _mm256_set1_pd(l->ry), sy = _mm256_set1_pd(l->sy);
+    const __m256d zero = _mm256_setzero_pd(), unit = _mm256_set1_pd(1.0);
+    __m256d k0 = _mm256_setr_pd((double)x0, (double)x0 + 1, (double)x0 + 2, (double)x0 + 3);
+    __m256d k1 = _mm256_add_pd(k0, _mm256_set1_pd(4.0));
+    const __m256d eight = _mm256_set1_pd(8.0);
+    const __m256i zi = _mm256_setzero_si256();
+    const __m256i sxmax = _mm256_set1_epi32((int32_t)(a->w - 1) * FA_WONE);
+    const __m256i symax = _mm256_set1_epi32((int32_t)(a->h - 1) * FA_WONE);
+    const __m256i ixmax = _mm256_set1_epi32((int32_t)a->w - 2);
+    const __m256i iymax = _mm256_set1_epi32((int32_t)a->h - 2);
+    const __m256i stride = _mm256_set1_epi32((int32_t)rs);
+    const long long *top = (const long long *)ic->src;
+    const long long *bottom = (const long long *)(ic->src + rs);
+    __m256i ma[4], mb[4];
+    if (C > 1)
+        pair_masks(C, ma, mb);
+    const __m256i c1 = pair_mask_c1();
+    for (int64_t x = x0; x < x1; x += 8) {
+#define FA_CLAMP4(r, s, kk, lo, hi) \
+    _mm256_min_pd(_mm256_max_pd(_mm256_add_pd(r, _mm256_mul_pd(s, kk)), lo), hi)
+        const __m256i cx = _mm256_min_epi32(_mm256_max_epi32(coords8(zero, unit,
+            FA_CLAMP4(rx, sx, k0, xlo, xhi), FA_CLAMP4(rx, sx, k1, xlo, xhi)), zi), sxmax);
+        const __m256i cy = _mm256_min_epi32(_mm256_max_epi32(coords8(zero, unit,
+            FA_CLAMP4(ry, sy, k0, ylo, yhi), FA_CLAMP4(ry, sy, k1, ylo, yhi)), zi), symax);
+#undef FA_CLAMP4
+        k0 = _mm256_add_pd(k0, eight);
+        k1 = _mm256_add_pd(k1, eight);
+        /* Order 0 1 4 5 2 3 6 7 (coords8's) until the weights. */
+        const __m256i ix = _mm256_min_epi32(_mm256_srai_epi32(cx, FA_WBITS), ixmax);
+        const __m256i iy = _mm256_min_epi32(_mm256_srai_epi32(cy, FA_WBITS), iymax);
+        const __m256i wxs = _mm256_sub_epi32(cx, _mm256_slli_epi32(ix, FA_WBITS));
+        const __m256i wys = _mm256_sub_epi32(cy, _mm256_slli_epi32(iy, FA_WBITS));
+        const __m256i wx = unshuffle8(_mm256_or_si256(
+            _mm256_sub_epi32(_mm256_set1_epi32(FA_WONE), wxs), _mm256_slli_epi32(wxs, 16)));
+        const __m256i wy = unshuffle8(_mm256_or_si256(
+            _mm256_sub_epi32(_mm256_set1_epi32(FA_WONE), wys), _mm256_slli_epi32(wys, 16)));
+        const __m256i row = _mm256_mullo_epi32(iy, stride);
+        __m256i v[4];
+        if (C == 1) {
+            /* 4 bytes from min(ix, w - 4), shifted down to pixel ix. */
+            const __m256i start = _mm256_min_epi32(ix, _mm256_sub_epi32(ixmax, _mm256_set1_epi32(2)));
+            const __m256i shift = unshuffle8(_mm256_slli_epi32(_mm256_sub_epi32(ix, start), 3));
+            const __m256i off = unshuffle8(_mm256_add_epi32(row, start));
+            const __m256i t = _mm256_srlv_epi32(_mm256_i32gather_epi32((const int *)top, off, 1), shift);
+            const __m256i b = _mm256_srlv_epi32(_mm256_i32gather_epi32((const int *)bottom, off, 1), shift);
+            v[0] = mix_y8_to(_mm256_madd_epi16(_mm256_shuffle_epi8(t, c1), wx),
+                             _mm256_madd_epi16(_mm256_shuffle_epi8(b, c1), wx), wy, kind == 0);
+            finish8(ic, 1, &k, v, y, x, kind == 0, kind);
+            continue;
+        }
+        __m256i col = C == 4 ? _mm256_slli_epi32(ix, 2) : _mm256_add_epi32(ix, _mm256_add_epi32(ix, ix));
+        __m256i sa = zi, sb = zi;
+        if (C == 3) {
+            /* From 2 bytes before the pixel (never before the row), shifted back. */
+            const __m256i back = _mm256_and_si256(_mm256_cmpgt_epi32(ix, zi), _mm256_set1_epi32(2));
+            col = _mm256_sub_epi32(col, back);
+            const __m256i bits = _mm256_slli_epi32(back, 3);
+            sa = _mm256_cvtepu32_epi64(_mm256_castsi256_si128(bits));
+            sb = _mm256_cvtepu32_epi64(_mm256_extracti128_si256(bits, 1));
+        }
+        const __m256i off = _mm256_add_epi32(row, col);
+        const __m128i ia = _mm256_castsi256_si128(off), ib = _mm256_extracti128_si256(off, 1);
+        const __m256i ta = _mm256_srlv_epi64(_mm256_i32gather_epi64(top, ia, 1), sa);
+        const __m256i tb = _mm256_srlv_epi64(_mm256_i32gather_epi64(top, ib, 1), sb);
+        const __m256i ba = _mm256_srlv_epi64(_mm256_i32gather_epi64(bottom, ia, 1), sa);
+        const __m256i bb = _mm256_srlv_epi64(_mm256_i32gather_epi64(bottom, ib, 1), sb);
+        FA_ROWS(interpolate8)(C, ta, tb, ba, bb, ma, mb, wx, wy, kind == 0, v);
+        finish8(ic, C, &k, v, y, x, kind == 0, kind);
+    }
+}
+
