@@ -9,9 +9,9 @@ Times, interleaved in one run (``fastaug.bench.timing.measure``), on the photos 
 ``compare_ops.py``'s flip row, one thread, ``out=`` preallocated: the memory floor
 ``np.copyto``; ``ops.flip`` with no image flipped, every image flipped left-right,
 the workload's random half (p = 0.5), every image flipped top-bottom only, and both
-ways; and the random half with the vector kernels switched off
-(``_kernels.set_simd(False)``). Prints one line per callable: median (min-max) ms and
-copyto median / its median (higher is better).
+ways; and the random half without AVX-512 VBMI (``_kernels.set_simd(True, vbmi=False)``)
+and with the vector kernels switched off (``_kernels.set_simd(False)``). Prints one line
+per callable: median (min-max) ms and copyto median / its median (higher is better).
 """
 from __future__ import annotations
 
@@ -44,17 +44,20 @@ def callables(batch: int, size: int, channels: int) -> tuple[dict, dict]:
     def flip(h, v):
         return lambda: ops.flip(images, h, v, out=out, threads=1)
 
-    def scalar():
-        _kernels.set_simd(False)
-        try:
-            return ops.flip(images, half, out=out, threads=1)
-        finally:
-            _kernels.set_simd(True)
+    def limited(**simd):
+        def run():
+            _kernels.set_simd(**simd)
+            try:
+                return ops.flip(images, half, out=out, threads=1)
+            finally:
+                _kernels.set_simd(True)
+        return run
 
     fns = {"np.copyto": copyto_adapter(work)}
     fns.update({label: flip(h, v) for label, (h, v) in flags.items()})
-    fns["half left-right, scalar"] = scalar
-    flags["half left-right, scalar"] = (half, no)
+    fns["half left-right, AVX2 (no VBMI)"] = limited(enabled=True, vbmi=False)
+    fns["half left-right, scalar"] = limited(enabled=False)
+    flags["half left-right, AVX2 (no VBMI)"] = flags["half left-right, scalar"] = (half, no)
     return fns, flags
 
 
