@@ -10,7 +10,9 @@
  *      interpolated source rows;
  *   2. finishing: colour matrix, saturation and conversion to the output.
  * A row that is a pure copy of source pixels (integer shifts and flips) with no colour
- * and uint8 output skips both and is copied directly.
+ * and uint8 output skips both and is copied directly: runs of consecutive whole rows as
+ * one block; outputs too large for the caches with non-temporal stores of whole aligned
+ * 64-byte lines only (row_writer), flipped rows reversed first in scratch.
  *
  * Samples are integers in units of 2^-16 grey level (FA_VONE = one level), so float32
  * holds them exactly. Bilinear sampling is fixed point, the same integer formula on
@@ -1354,87 +1356,245 @@ FA_HOT static void reverse_pixels(uint8_t *d, const uint8_t *s, int64_t ow, int 
     }
 }
 
+/* ---- direct copies: rows of source pixels (integer shifts, flips), no sampling ---- */
+
+/* n bytes (a multiple of 64) from s to 64-byte aligned d, with non-temporal stores. */
+typedef void (*lines_fn)(uint8_t *d, const uint8_t *s, int64_t n);
+
 #if FA_SSE2
-/* memcpy with non-temporal stores: no read-for-ownership of the destination. */
-static void stream_copy(uint8_t *d, const uint8_t *s, int64_t n)
+static void stream_lines_sse2(uint8_t *d, const uint8_t *s, int64_t n)
 {
-    while (n > 0 && ((uintptr_t)d & 15)) {
-        *d++ = *s++;
-        --n;
-    }
-    for (; n >= 16; n -= 16, d += 16, s += 16)
-        _mm_stream_si128((__m128i *)d, _mm_loadu_si128((const __m128i *)s));
-    while (n-- > 0)
-        *d++ = *s++;
+    for (; n > 0; n -= 64, d += 64, s += 64)
+        for (int k = 0; k < 64; k += 16)
+            _mm_stream_si128((__m128i *)(d + k), _mm_loadu_si128((const __m128i *)(s + k)));
 }
 #endif
 
-/* Direct copy of source row yi through the column table (no colour, uint8 output). */
-FA_INLINE void copy_row(const image_ctx *ic, int C, const axis_table *tx, int64_t yi,
-                        int64_t y)
+#if FA_AVX2
+FA_TARGET_AVX2 static void stream_lines_avx2(uint8_t *d, const uint8_t *s, int64_t n)
+{
+    for (; n > 0; n -= 64, d += 64, s += 64) {
+        _mm256_stream_si256((__m256i *)d, _mm256_loadu_si256((const __m256i *)s));
+        _mm256_stream_si256((__m256i *)(d + 32), _mm256_loadu_si256((const __m256i *)(s + 32)));
+    }
+}
+
+/* The reversal of reverse_pixels, reading the source forwards (source rows then arrive
+   in address order, as the hardware prefetcher expects): d[k] = the pixel at
+   s + C (ow - 1 - k). A vector takes P = 64 / C whole pixels: vpermb by `index`
+   (byte C m + c <- byte C (P - 1 - m) + c), its store masked to the P C bytes that
+   hold pixels. The last vector takes the r < P pixels left, its index lowered by
+   C (P - r) and its load masked to them (masked loads are slower: only there), so
+   nothing outside the two runs is touched. */
+FA_TARGET_VBMI static void reverse_forward_vbmi(uint8_t *d, const uint8_t *s, int64_t ow,
+                                                int C, const uint8_t *index)
+{
+    const int64_t P = 64 / C;
+    const __mmask64 whole = P * C == 64 ? ~(__mmask64)0 : ((__mmask64)1 << (P * C)) - 1;
+    const __m512i full = _mm512_loadu_si512((const void *)index);
+    int64_t j = 0;
+    for (; C * j + 64 <= C * ow; j += P)
+        _mm512_mask_storeu_epi8(d + C * (ow - P - j), whole,
+                                _mm512_permutexvar_epi8(full, _mm512_loadu_si512(s + C * j)));
+    for (; j < ow; j += P) {
+        const int64_t r = ow - j < P ? ow - j : P;
+        const __mmask64 k = r * C == 64 ? ~(__mmask64)0 : ((__mmask64)1 << (r * C)) - 1;
+        const __m512i index_r = _mm512_sub_epi8(full, _mm512_set1_epi8((char)(C * (P - r))));
+        const __m512i v = _mm512_maskz_loadu_epi8(k, s + C * j);
+        _mm512_mask_storeu_epi8(d + C * (ow - r - j), k, _mm512_permutexvar_epi8(index_r, v));
+    }
+}
+#endif
+
+/* Consecutive output bytes, written in order. Plain stores; or, for outputs too large
+   for the caches, non-temporal stores of whole aligned 64-byte lines, a line's bytes
+   gathered in `line` until it is whole, so that no line is written in parts (a partly
+   written streamed line costs a read of memory). The range's first and last partial
+   lines get plain stores: nothing outside the range is written. */
+typedef struct {
+    uint8_t line[64];
+    uint8_t *d;       /* next output byte; with bytes held in line, their line's start */
+    int64_t held;     /* bytes held in line */
+    lines_fn stream;  /* NULL: plain stores */
+    uint8_t *scratch; /* a row built before it is streamed */
+    int vbmi;         /* reverse with reverse_forward_vbmi, by `index` */
+    uint8_t index[64];
+} row_writer;
+
+static void writer_init(row_writer *w, const image_ctx *ic, int C, uint8_t *d)
+{
+    w->d = d;
+    w->held = 0;
+    w->stream = NULL;
+    w->scratch = (uint8_t *)(ic->rows + 2 * ic->block); /* rows_axis_aligned's v: no cache */
+    w->vbmi = 0;
+    if (!ic->stream)
+        return;
+#if FA_SSE2
+    w->stream = stream_lines_sse2;
+#endif
+#if FA_AVX2
+    if (ic->vector) {
+        /* 64-byte streaming stores measured no faster than these. */
+        w->stream = stream_lines_avx2;
+        if (ic->vbmi) {
+            w->vbmi = 1;
+            const int P = 64 / C;
+            for (int b = 0; b < 64; ++b)
+                w->index[b] = (uint8_t)(b < P * C ? C * (P - 1 - b / C) + b % C : 0);
+        }
+    }
+#endif
+}
+
+static void writer_put(row_writer *w, const uint8_t *s, int64_t n)
+{
+    if (!w->stream) {
+        memcpy(w->d, s, (size_t)n);
+        w->d += n;
+        return;
+    }
+    if (w->held == 0) {
+        /* Up to the first line boundary (only at the start of the range). */
+        const int64_t to_line = (int64_t)(-(uintptr_t)w->d & 63);
+        const int64_t head = to_line < n ? to_line : n;
+        memcpy(w->d, s, (size_t)head);
+        w->d += head;
+        s += head;
+        n -= head;
+    } else {
+        const int64_t more = 64 - w->held < n ? 64 - w->held : n;
+        memcpy(w->line + w->held, s, (size_t)more);
+        w->held += more;
+        s += more;
+        n -= more;
+        if (w->held < 64)
+            return;
+        w->stream(w->d, w->line, 64);
+        w->d += 64;
+        w->held = 0;
+    }
+    const int64_t body = n & ~(int64_t)63;
+    if (body > 0) {
+        w->stream(w->d, s, body);
+        w->d += body;
+    }
+    memcpy(w->line, s + body, (size_t)(n - body));
+    w->held = n - body;
+}
+
+/* The bytes still held, with plain stores. */
+static void writer_end(row_writer *w)
+{
+    memcpy(w->d, w->line, (size_t)w->held);
+    w->d += w->held;
+    w->held = 0;
+}
+
+/* Output row from source row yi (-1: constant) through the column table (no colour,
+   uint8 output). */
+static void write_row(row_writer *w, const image_ctx *ic, int C, const axis_table *tx,
+                      int64_t yi)
 {
     const fa_augment_args *a = ic->a;
     const int64_t ow = a->ow;
-    uint8_t *d = ic->dst8 + y * ow * C;
-    const uint8_t *row = ic->src + yi * a->src_row_stride;
-    if (yi < 0 || tx->has_fill) {
+    const uint8_t *row = yi < 0 ? NULL : ic->src + yi * a->src_row_stride;
+    if (row && !tx->has_fill && tx->run == 1) {
+        writer_put(w, row + tx->i0[0] * C, ow * C);
+        return;
+    }
+    /* Built in place, or in scratch to be streamed. */
+    uint8_t *d = w->stream ? w->scratch : w->d;
+    if (!row || tx->has_fill) {
         for (int64_t x = 0; x < ow; ++x)
             for (int c = 0; c < C; ++c)
-                d[x * C + c] = (yi < 0 || tx->i0[x] < 0) ? a->cval[c] : row[tx->i0[x] * C + c];
-        return;
-    }
-    const uint8_t *first = row + tx->i0[0] * C;
-#if FA_SSE2
-    if (ic->stream && tx->run != 0) {
-        /* Large outputs bypass the cache: stream the row out (a flip built in scratch). */
-        if (tx->run == 1) {
-            stream_copy(d, first, ow * C);
-            return;
-        }
-        uint8_t *tmp = (uint8_t *)ic->rows;
-        reverse_pixels(tmp, first, ow, C);
-        stream_copy(d, tmp, ow * C);
-        return;
-    }
+                d[x * C + c] = (!row || tx->i0[x] < 0) ? a->cval[c] : row[tx->i0[x] * C + c];
+    } else if (tx->run == -1) {
+#if FA_AVX2
+        if (w->vbmi)
+            reverse_forward_vbmi(d, row + tx->i0[ow - 1] * C, ow, C, w->index);
+        else
 #endif
-    if (tx->run == 1)
-        memcpy(d, first, (size_t)(ow * C));
-    else if (tx->run == -1)
-        reverse_pixels(d, first, ow, C);
-    else
+            reverse_pixels(d, row + tx->i0[0] * C, ow, C);
+    } else {
         for (int64_t x = 0; x < ow; ++x)
             memcpy(d + x * C, row + tx->i0[x] * C, (size_t)C);
+    }
+    if (w->stream)
+        writer_put(w, d, ow * C);
+    else
+        w->d += ow * C;
 }
 
-/* Output rows [y0, y1) that are consecutive whole source rows (contiguous in both):
-   one block copy. Returns 0, copying nothing, when some row is not. */
-static int copy_block(const image_ctx *ic, int C, int64_t y0, int64_t y1)
+/* One output row, alone (rows of the interpolating loop that happen to be copies). */
+static void copy_row(const image_ctx *ic, int C, const axis_table *tx, int64_t yi, int64_t y)
+{
+    row_writer w;
+    writer_init(&w, ic, C, ic->dst8 + y * ic->a->ow * C);
+    write_row(&w, ic, C, tx, yi);
+    writer_end(&w);
+}
+
+/* The source bytes write_row will read for source row yi, into the cache. */
+static void prefetch_row(const image_ctx *ic, int C, const axis_table *tx, int64_t yi)
+{
+    if (yi < 0 || tx->has_fill || tx->run == 0)
+        return;
+    const int64_t ow = ic->a->ow, n = ow * C;
+    const uint8_t *s =
+        ic->src + yi * ic->a->src_row_stride + tx->i0[tx->run == 1 ? 0 : ow - 1] * C;
+    for (int64_t k = 0; k < n; k += 64)
+        __builtin_prefetch(s + k);
+    __builtin_prefetch(s + n - 1);
+}
+
+/* Output rows from y0 on that are copies of source rows (or constant rows, beyond a
+   "constant" border), up to y1 or the first that is not: returns that row (y0 when the
+   table cannot be allocated: the caller's loop then does the rows). Consecutive whole
+   source rows, contiguous in memory, go as one block. Streamed rows prefetch the
+   source row two rows ahead: rows read in descending order (vertical flips) or from
+   the end (horizontal ones) defeat the hardware prefetcher. */
+static int64_t copy_rows(const image_ctx *ic, int C, int interp, const axis_table *tx,
+                         int64_t y0, int64_t y1)
 {
     const fa_augment_args *a = ic->a;
     const double *m = ic->m;
-    int64_t first = 0;
-    for (int64_t y = y0; y < y1; ++y) {
+    int64_t *source = malloc((size_t)(y1 - y0) * sizeof(int64_t));
+    if (!source)
+        return y0;
+    int64_t end = y0;
+    for (; end < y1; ++end) {
         int64_t ya, yb;
         int32_t wy;
         axis_table ty = {&ya, &yb, &wy, NULL, NULL, NULL, NULL, 0, 0, 0};
-        fill_axis(&ty, 1, m[4] * (double)y + m[5], m[3], ic->ymin, ic->ymax, a->h,
-                  a->interp, a->fill);
-        if (y == y0)
-            first = ya;
-        if (!ty.exact || ty.has_fill || ya != first + (y - y0))
-            return 0;
+        fill_axis(&ty, 1, m[4] * (double)end + m[5], m[3], ic->ymin, ic->ymax, a->h, interp,
+                  a->fill);
+        if (!ty.exact)
+            break;
+        source[end - y0] = ya;
     }
     const int64_t row = a->ow * C;
-    uint8_t *d = ic->dst8 + y0 * row;
-    const uint8_t *s = ic->src + first * row;
-#if FA_SSE2
-    if (ic->stream) {
-        stream_copy(d, s, (y1 - y0) * row);
-        return 1;
+    const int whole = tx->run == 1 && !tx->has_fill && tx->i0[0] == 0 && a->ow == a->w &&
+                      a->src_row_stride == row;
+    row_writer w;
+    writer_init(&w, ic, C, ic->dst8 + y0 * row);
+    for (int64_t y = y0; y < end;) {
+        const int64_t yi = source[y - y0];
+        int64_t k = 1;
+        while (whole && yi >= 0 && y + k < end && source[y + k - y0] == yi + k)
+            ++k;
+        if (k > 1) {
+            writer_put(&w, ic->src + yi * row, k * row);
+        } else {
+            if (w.stream && y + 2 < end)
+                prefetch_row(ic, C, tx, source[y + 2 - y0]);
+            write_row(&w, ic, C, tx, yi);
+        }
+        y += k;
     }
-#endif
-    memcpy(d, s, (size_t)((y1 - y0) * row));
-    return 1;
+    writer_end(&w);
+    free(source);
+    return end;
 }
 
 FA_INLINE void horizontal_for(const image_ctx *ic, int C, const axis_table *tx, int64_t yi,
@@ -1467,6 +1627,14 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
     tx.block = tx.masks = NULL;
     /* The general path's expression with the y term (exactly zero) kept. */
     fill_axis(&tx, ow, m[1] * 0.0 + m[2], m[0], ic->xmin, ic->xmax, a->w, interp, a->fill);
+    const int direct = !ic->color && a->output == FA_OUT_U8_NHWC && tx.exact;
+    if (direct) {
+        y0 = copy_rows(ic, C, interp, &tx, y0, y1);
+        if (y0 == y1) {
+            free(mem);
+            return 0;
+        }
+    }
 #if FA_AVX2
     if (ic->avx2) {
         tx.block = (uint8_t *)(tx.pairs + ow);
@@ -1474,12 +1642,6 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
         plan_vector_axis(&tx, ow, a->w, C);
     }
 #endif
-    const int direct = !ic->color && a->output == FA_OUT_U8_NHWC && tx.exact;
-    if (direct && tx.run == 1 && tx.i0[0] == 0 && ow == a->w && a->src_row_stride == ow * C &&
-        copy_block(ic, C, y0, y1)) {
-        free(mem);
-        return 0;
-    }
     /* Slot 0 holds source row ya interpolated along x, slot 1 row yb. */
     int32_t *cache[2] = {ic->rows, ic->rows + n};
     int64_t cached[2] = {INT64_MIN, INT64_MIN};
@@ -1609,7 +1771,7 @@ static int augment_task(void *ctx, int64_t k)
     ic.dstf = (float *)a->dst + n * image_size;
     ic.plane = (a->ow + 7) / 8 * 8;
     ic.block = a->c * ic.plane;
-    /* Three blocks: the row and two cached source rows (copy_row's scratch needs 2 OW C
+    /* Three blocks: two cached source rows and the row (also row_writer's scratch, OW C
        bytes, well within). */
     ic.rows = calloc((size_t)(3 * ic.block), sizeof(int32_t));
     if (!ic.rows)

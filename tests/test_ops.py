@@ -1056,3 +1056,89 @@ def test_flip_of_a_batch_larger_than_the_caches(rng, channels):
     shift = np.array([[1.0, 0.0, -3.0], [0.0, 1.0, 0.0]])  # an integer shift: row copies
     out = ops.warp_affine(images, shift, interpolation="nearest")
     np.testing.assert_array_equal(out[:, :, :-3], images[:, :, 3:])
+
+
+STREAMED = 9 << 20  # output bytes: above the 8 MiB beyond which copies are streamed
+
+
+def _streamed_batch(rng, width, channels, n=3, view=None):
+    """A random batch of n images `width` wide whose output is over 8 MiB."""
+    height = -(-STREAMED // (n * width * channels))
+    if view == "step":  # rows and images strided, pixels adjacent
+        return rng.integers(0, 256, (n, 2 * height, width, channels), dtype=np.uint8)[:, ::2]
+    if view == "cropped":  # rows not contiguous with one another
+        base = rng.integers(0, 256, (n, height, width + 3, channels), dtype=np.uint8)
+        return base[:, :, 1:-2]
+    if view == "reversed":  # negative row stride
+        return rng.integers(0, 256, (n, height, width, channels), dtype=np.uint8)[:, ::-1]
+    return rng.integers(0, 256, (n, height, width, channels), dtype=np.uint8)
+
+
+def _flip_into_offset_buffer(images, horizontal, vertical, offset, threads=1):
+    """ops.flip into a view `offset` bytes into a larger buffer; checks the sentinels
+    before and after it and returns the output."""
+    count = images.size
+    buffer = np.full(count + 128, 0xAB, dtype=np.uint8)
+    out = buffer[offset:offset + count].reshape(images.shape)
+    result = ops.flip(images, horizontal, vertical, out=out, threads=threads)
+    assert result is out
+    assert (buffer[:offset] == 0xAB).all() and (buffer[offset + count:] == 0xAB).all()
+    return out
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+@pytest.mark.parametrize("width", [3, 16, 21, 22, 43, 64, 65])
+def test_streamed_flips_touch_only_the_output(rng, channels, width):
+    """Streamed copies (outputs over 8 MiB): odd widths, widths below, at and above the
+    vector blocks (64 / C pixels), output buffers at every alignment: the bytes equal
+    numpy's flips (VBMI, AVX2 and scalar code alike) and nothing around the output is
+    written."""
+    images = _streamed_batch(rng, width, channels)
+    horizontal = np.array([True, False, True])
+    vertical = np.array([False, True, True])
+    expected = np.where(horizontal[:, None, None, None], images[:, :, ::-1], images)
+    expected = np.where(vertical[:, None, None, None], expected[:, ::-1], expected)
+    for offset in (0, 1, 63):
+        out = _flip_into_offset_buffer(images, horizontal, vertical, offset)
+        np.testing.assert_array_equal(out, expected)
+    for simd in ({"enabled": True, "vbmi": False}, {"enabled": False}):
+        _kernels.set_simd(**simd)
+        try:
+            np.testing.assert_array_equal(
+                _flip_into_offset_buffer(images, horizontal, vertical, 1), expected)
+        finally:
+            _kernels.set_simd(True)
+
+
+@pytest.mark.parametrize("view", ["step", "cropped", "reversed"])
+def test_streamed_flips_of_non_contiguous_inputs(rng, channels, view):
+    images = _streamed_batch(rng, 37, channels, view=view)
+    horizontal = np.array([True, False, True])
+    expected = np.where(horizontal[:, None, None, None], images[:, :, ::-1], images)
+    np.testing.assert_array_equal(_flip_into_offset_buffer(images, horizontal, True, 1),
+                                  expected[:, ::-1])
+    np.testing.assert_array_equal(_flip_into_offset_buffer(images, False, False, 5), images)
+
+
+def test_streamed_flip_of_one_image_split_between_threads(rng, channels):
+    """Two threads write one image's row chunks, each streaming its own byte range."""
+    images = _streamed_batch(rng, 101, channels, n=1)
+    out = _flip_into_offset_buffer(images, True, True, 3, threads=2)
+    np.testing.assert_array_equal(out, images[:, ::-1, ::-1])
+
+
+@pytest.mark.parametrize("fill_mode", ["constant", "reflect"])
+def test_streamed_row_copies_between_interpolated_rows(rng, channels, fill_mode):
+    """A left-right flip with a vertical zoom: every other output row is an exact copy of
+    a source row, between bilinear rows; a shift leaves rows beyond the border. Streamed
+    (the whole batch) and cached (one image at a time) outputs are identical."""
+    images = _streamed_batch(rng, 57, channels)
+    n, height, width, _ = images.shape
+    matrices = np.array([[-1.0, 0.0, width - 1.0], [0.0, 0.5, -5.0]])
+    kwargs = dict(inverse=True, interpolation="bilinear", fill_mode=fill_mode, cval=9)
+    out = ops.augment(images, matrices, **kwargs)
+    for k in range(n):
+        np.testing.assert_array_equal(out[k:k + 1], ops.augment(images[k:k + 1], matrices,
+                                                                **kwargs))
+    rows = np.arange(10, height, 2)  # y / 2 - 5, exact and inside
+    np.testing.assert_array_equal(out[:, rows], images[:, rows // 2 - 5, ::-1])
