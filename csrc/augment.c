@@ -365,13 +365,15 @@ FA_INLINE int finish_kind(const image_ctx *ic)
 
 #define FA_AVX2_INLINE static inline __attribute__((always_inline, target("avx2")))
 
-FA_TARGET_AVX2 static inline void finish_init(const image_ctx *ic, int C, finish_consts *k)
+/* The constants of finishing kind `kind`: the colour ones only for kinds with colour
+   (ic->color is set for those), which alone read them. */
+FA_AVX2_INLINE void finish_init(const image_ctx *ic, int C, int kind, finish_consts *k)
 {
     const fa_augment_args *a = ic->a;
     for (int c = 0; c < C; ++c) {
         k->scale[c] = _mm256_set1_ps(a->scale[c]);
         k->offset[c] = _mm256_set1_ps(a->offset[c]);
-        if (ic->color) {
+        if (kind & 1) {
             for (int j = 0; j < C; ++j)
                 k->coef[c][j] = _mm256_set1_ps(ic->color[c * (C + 1) + j]);
             k->bias[c] = _mm256_set1_ps(ic->color[c * (C + 1) + C]);
@@ -432,7 +434,7 @@ FA_AVX2_INLINE void finish_planes(const image_ctx *ic, int C, const int32_t *p, 
                                   int64_t x0, int64_t x1, int kind)
 {
     finish_consts k;
-    finish_init(ic, C, &k);
+    finish_init(ic, C, kind, &k);
     for (int64_t x = x0; x < x1; x += 8) {
         __m256i v[4];
         for (int c = 0; c < C; ++c)
@@ -453,7 +455,7 @@ FA_AVX2_INLINE void blend_planes(const image_ctx *ic, int C, const int32_t *t, c
                                  int32_t w, int64_t y, int64_t x1, int kind)
 {
     finish_consts k;
-    finish_init(ic, C, &k);
+    finish_init(ic, C, kind, &k);
     const __m256i wv = _mm256_set1_epi32((FA_WONE - w) | w << 16);
     const __m256i round = _mm256_set1_epi32(1 << (FA_VSHIFT - 1));
     /* uint8 without colour: ((s + 4) >> 3 + 2^15) >> 16 is (s + 4 + 2^18) >> 19. */
@@ -1121,7 +1123,7 @@ FA_AVX2_INLINE void finish_pixels_body(const image_ctx *ic, int C, const uint8_t
                                        int64_t x1, int kind)
 {
     finish_consts k;
-    finish_init(ic, C, &k);
+    finish_init(ic, C, kind, &k);
     for (int64_t x = 0; x < x1; x += 8) {
         __m256i v[4];
         load_pixels8(s + x * C, C, v);

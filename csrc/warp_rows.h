@@ -53,7 +53,7 @@ FA_ROWS_FN void FA_ROWS(bilinear_run_body)(const image_ctx *ic, int C, const row
 {
     const int64_t rs = ic->a->src_row_stride;
     finish_consts k;
-    finish_init(ic, C, &k);
+    finish_init(ic, C, kind, &k);
     const long long *top = (const long long *)ic->src;
     const long long *bottom = (const long long *)(ic->src + rs);
     const __m256d rx = _mm256_set1_pd(l->rx), sx = _mm256_set1_pd(l->sx);
@@ -110,7 +110,7 @@ FA_ROWS_FN void FA_ROWS(bilinear_replicate_body)(const image_ctx *ic, int C, con
     const fa_augment_args *a = ic->a;
     const int64_t rs = a->src_row_stride;
     finish_consts k;
-    finish_init(ic, C, &k);
+    finish_init(ic, C, kind, &k);
     const double wmax = (double)(a->w - 1) * FA_WONE, hmax = (double)(a->h - 1) * FA_WONE;
     /* clampd to the clip box (max first: NaN becomes lo), then to a 32-bit-safe range
        just outside the image, which rounds to the same clamped integers. */
