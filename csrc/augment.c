@@ -1739,6 +1739,7 @@ typedef struct {
     const fa_augment_args *a;
     rows_fn rows;
     int64_t per_image, rows_per_chunk;
+    int64_t ahead; /* tasks are taken in order by this many threads: a thread's next image */
     int stream, avx2, vector, vbmi;
 } augment_plan;
 
@@ -1783,7 +1784,8 @@ static int augment_task(void *ctx, int64_t k)
     ic.vbmi = p->vbmi;
     ic.stream = p->stream;
     ic.extent = a->src_row_stride * (a->h - 1) + a->w * a->c;
-    ic.next = n + 1 < a->n && y0 == 0 && y1 == a->oh ? ic.src + a->src_image_stride : NULL;
+    ic.next = n + p->ahead < a->n && y0 == 0 && y1 == a->oh
+                  ? ic.src + p->ahead * a->src_image_stride : NULL;
     const int rc = p->rows(&ic, y0, y1);
 #if FA_SSE2
     if (ic.stream)
@@ -1799,7 +1801,8 @@ int fa_augment(const fa_augment_args *a)
         return 0;
     /* Beyond a few MiB the output leaves the caches anyway: stream it. */
     const int stream = a->n * a->oh * a->ow * a->c > ((int64_t)8 << 20);
-    augment_plan plan = {a, choose_rows(a->c, a->interp), 1, a->oh, stream, 0, 0, 0};
+    augment_plan plan = {.a = a, .rows = choose_rows(a->c, a->interp), .per_image = 1,
+                         .rows_per_chunk = a->oh, .ahead = 1, .stream = stream};
 #if FA_AVX2
     /* Gathers take 32-bit offsets within an image, and read 4 bytes. */
     const int64_t extent = a->src_row_stride * (a->h - 1) + a->w * a->c;
@@ -1810,5 +1813,6 @@ int fa_augment(const fa_augment_args *a)
                 a->src_row_stride * a->h + a->w * a->c < ((int64_t)1 << 31);
 #endif
     fa_split_rows(a->n, a->oh, a->threads, &plan.per_image, &plan.rows_per_chunk);
+    plan.ahead = a->threads > 1 && fa_has_openmp() ? a->threads : 1;
     return fa_parallel(a->threads, a->n * plan.per_image, augment_task, &plan);
 }
