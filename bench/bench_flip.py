@@ -27,7 +27,7 @@ from adapters import copyto_adapter  # noqa: E402
 from workloads import make_workload  # noqa: E402
 
 from fastaug import _kernels, ops  # noqa: E402
-from fastaug.bench.timing import OtherLoad, measure, stats  # noqa: E402
+from fastaug.bench.timing import print_against_floor  # noqa: E402
 
 
 def callables(batch: int, size: int, channels: int) -> tuple[dict, dict]:
@@ -76,18 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         expected = np.where(h[:, None, None, None], images[:, :, ::-1], images)
         expected = np.where(v[:, None, None, None], expected[:, ::-1], expected)
         np.testing.assert_array_equal(fns[label](), expected, err_msg=label)
-    with OtherLoad() as others:
-        times, _ = measure(fns, args.repeat)
-    floor = np.median(times["np.copyto"])
     print(f"batch {images.shape} uint8, threads=1, {args.repeat} interleaved runs, "
           f"ratio = np.copyto median / median (higher is better)")
-    if others.value is not None:
-        print(f"other processes kept {others.value:.2f} CPUs busy meanwhile")
-    width = max(map(len, fns))
-    for label, t in times.items():
-        s = stats(t)
-        print(f"{label:<{width}}  {s['median_ms']:7.2f} ms ({s['min_ms']:.2f}-"
-              f"{s['max_ms']:.2f})  {floor / np.median(t):5.2f}x")
+    print_against_floor(fns, args.repeat)
     return 0
 
 

@@ -28,7 +28,7 @@ from adapters import copyto_adapter, opencv_adapter  # noqa: E402
 from workloads import make_workload  # noqa: E402
 
 from fastaug import _kernels, ops  # noqa: E402
-from fastaug.bench.timing import OtherLoad, measure, stats  # noqa: E402
+from fastaug.bench.timing import print_against_floor  # noqa: E402
 
 try:
     import cv2
@@ -92,17 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         for label, fn in fns.items():
             if label.startswith("lut") and "(N, C, 256)" in label:
                 np.testing.assert_array_equal(fn(), expected, err_msg=label)
-        with OtherLoad() as others:
-            times, _ = measure(fns, args.repeat)
-        floor = np.median(times["np.copyto"])
         print()
-        if others.value is not None:
-            print(f"other processes kept {others.value:.2f} CPUs busy meanwhile")
-        width = max(map(len, fns))
-        for label, t in times.items():
-            s = stats(t)
-            print(f"{label:<{width}}  {s['median_ms']:7.2f} ms ({s['min_ms']:.2f}-"
-                  f"{s['max_ms']:.2f})  {floor / np.median(t):5.2f}x")
+        print_against_floor(fns, args.repeat)
     return 0
 
 

@@ -82,6 +82,23 @@ def measure(fns: dict[str, Callable[[], object]], repeat: int, min_warmup: int =
 
 
 
+def print_against_floor(fns: dict[str, Callable[[], object]], repeat: int,
+                        floor: str = "np.copyto") -> None:
+    """Time ``fns`` interleaved (:func:`measure`) and print each median with its range and
+    its speed as a fraction of ``fns[floor]``'s (the memory floor), with the CPU time
+    other processes took meanwhile."""
+    with OtherLoad() as others:
+        times, _ = measure(fns, repeat)
+    reference = np.median(times[floor])
+    if others.value is not None:
+        print(f"other processes kept {others.value:.2f} CPUs busy meanwhile")
+    width = max(map(len, fns))
+    for label, t in times.items():
+        s = stats(t)
+        print(f"{label:<{width}}  {s['median_ms']:7.2f} ms ({s['min_ms']:.2f}-"
+              f"{s['max_ms']:.2f})  {reference / np.median(t):5.2f}x")
+
+
 def cpus() -> int:
     try:
         return len(os.sched_getaffinity(0))
