@@ -84,6 +84,10 @@
 #define FA_VSHIFT 3                  /* vertical sums: 2^-19 -> 2^-16 grey level */
 #define FA_VBITS 16
 #define FA_VONE (1 << FA_VBITS)      /* one grey level in sample units */
+/* Rounding of the vertical sums s: (s + FA_VROUND) >> 3 is the sample;
+   ((s + 4) >> 3 + 2^15) >> 16, its uint8 rounding, is (s + FA_GREY_ROUND) >> 19. */
+#define FA_VROUND (1 << (FA_VSHIFT - 1))
+#define FA_GREY_ROUND (FA_VROUND + (FA_VONE / 2 << FA_VSHIFT))
 
 /* 1.5 * 2^52: adding it leaves round_half_even(s) in the low mantissa bits. */
 #define FA_MAGIC 6755399441055744.0
@@ -154,7 +158,7 @@ FA_INLINE int32_t mix_x(int32_t a, int32_t b, int32_t w)
 FA_INLINE int32_t mix_y(int32_t t, int32_t b, int32_t w)
 {
     /* t (4096 - w) + b w, with one multiplication (t, b >= 0). */
-    return ((t << FA_WBITS) + (b - t) * w + (1 << (FA_VSHIFT - 1))) >> FA_VSHIFT;
+    return ((t << FA_WBITS) + (b - t) * w + FA_VROUND) >> FA_VSHIFT;
 }
 
 /* Pixel (yi, xi) channel c, or cval where an index is -1 (constant fill). */
@@ -457,19 +461,16 @@ FA_AVX2_INLINE void blend_planes(const image_ctx *ic, int C, const int32_t *t, c
     finish_consts k;
     finish_init(ic, C, kind, &k);
     const __m256i wv = _mm256_set1_epi32((FA_WONE - w) | w << 16);
-    const __m256i round = _mm256_set1_epi32(1 << (FA_VSHIFT - 1));
-    /* uint8 without colour: ((s + 4) >> 3 + 2^15) >> 16 is (s + 4 + 2^18) >> 19. */
-    const __m256i round_u8 = _mm256_set1_epi32((1 << (FA_VSHIFT - 1)) + (FA_VONE / 2 << FA_VSHIFT));
+    /* uint8 without colour: straight to grey levels */
+    const __m256i round = _mm256_set1_epi32(kind == 0 ? FA_GREY_ROUND : FA_VROUND);
+    const int shift = kind == 0 ? FA_VSHIFT + FA_VBITS : FA_VSHIFT;
     for (int64_t x = 0; x < x1; x += 8) {
         __m256i v[4];
         for (int c = 0; c < C; ++c) {
             const __m256i tv = _mm256_loadu_si256((const __m256i *)(t + c * ic->plane + x));
             const __m256i bv = _mm256_loadu_si256((const __m256i *)(b + c * ic->plane + x));
             const __m256i sum = _mm256_madd_epi16(_mm256_or_si256(tv, _mm256_slli_epi32(bv, 16)), wv);
-            if (kind == 0)
-                v[c] = _mm256_srli_epi32(_mm256_add_epi32(sum, round_u8), FA_VSHIFT + FA_VBITS);
-            else
-                v[c] = _mm256_srli_epi32(_mm256_add_epi32(sum, round), FA_VSHIFT);
+            v[c] = _mm256_srli_epi32(_mm256_add_epi32(sum, round), shift);
         }
         finish8(ic, C, &k, v, y, x, kind == 0, kind);
     }
@@ -639,24 +640,17 @@ FA_TARGET_AVX2 static inline __m256i weight_pairs(__m256i s)
 }
 
 /* The vertical step for eight pixels of one channel. */
-FA_TARGET_AVX2 static inline __m256i mix_y8_to(__m256i top, __m256i bottom, __m256i wy, int grey)
+FA_TARGET_AVX2 static inline __m256i mix_y8(__m256i top, __m256i bottom, __m256i wy, int grey)
 {
     /* (top >> 5) in the low words, (bottom >> 5) in the high words (bottom < 2^20). */
     const __m256i pair = _mm256_blend_epi16(_mm256_srli_epi32(top, FA_HSHIFT),
                                             _mm256_slli_epi32(bottom, 16 - FA_HSHIFT), 0xAA);
     const __m256i v = _mm256_madd_epi16(pair, wy);
-    /* grey: the uint8 rounding too, ((s + 4) >> 3 + 2^15) >> 16 = (s + 4 + 2^18) >> 19 */
-    if (grey)
-        return _mm256_srli_epi32(
-            _mm256_add_epi32(v, _mm256_set1_epi32((1 << (FA_VSHIFT - 1)) + (FA_VONE / 2 << FA_VSHIFT))),
-            FA_VSHIFT + FA_VBITS);
-    return _mm256_srli_epi32(_mm256_add_epi32(v, _mm256_set1_epi32(1 << (FA_VSHIFT - 1))), FA_VSHIFT);
+    /* grey: the uint8 rounding too */
+    return _mm256_srli_epi32(_mm256_add_epi32(v, _mm256_set1_epi32(grey ? FA_GREY_ROUND : FA_VROUND)),
+                             grey ? FA_VSHIFT + FA_VBITS : FA_VSHIFT);
 }
 
-FA_TARGET_AVX2 static inline __m256i mix_y8(__m256i top, __m256i bottom, __m256i wy)
-{
-    return mix_y8_to(top, bottom, wy, 0);
-}
 
 /* pshufb masks per channel c: the (left, right) bytes of the two 8-byte pixel pairs of
    a 128-bit lane as word pairs, into dwords 0, 1 (ma, for gather A) or 2, 3 (mb). */
@@ -807,7 +801,7 @@ FA_TARGET_AVX2 static int bilinear_block_avx2(const image_ctx *ic, int C, const 
             _mm256_or_si256(_mm256_shuffle_epi8(px[0], left), _mm256_shuffle_epi8(px[1], right)), wx);
         const __m256i b = _mm256_madd_epi16(
             _mm256_or_si256(_mm256_shuffle_epi8(px[2], left), _mm256_shuffle_epi8(px[3], right)), wx);
-        _mm256_storeu_si256((__m256i *)(p + c * ps + x), mix_y8(t, b, wy));
+        _mm256_storeu_si256((__m256i *)(p + c * ps + x), mix_y8(t, b, wy, 0));
     }
     return 1;
 }

@@ -4,7 +4,8 @@
  * row (AVX-512 VBMI, 256-bit vectors), which computes the same integers.
  *
  * Included with FA_ROWS_FN (the functions' attributes), FA_ROWS(name) (their names)
- * and FA_ROWS_VBMI (0 or 1) defined.
+ * and FA_ROWS_VBMI (0 or 1) defined. The pshufb masks (ma, mb) are built only for the
+ * AVX2 split.
  */
 
 #if FA_ROWS_VBMI
@@ -28,7 +29,7 @@ FA_ROWS_FN void FA_ROWS(interpolate8)(int C, __m256i ta, __m256i tb, __m256i ba,
 {
     for (int c = 0; c < C; ++c) {
 #if FA_ROWS_VBMI
-        (void)ma;
+        (void)ma; /* not built for this split */
         (void)mb;
         const __m256i at = pair_index(C, c);
         const __mmask32 low = 0x55555555u; /* byte 0 and 2 of every dword */
@@ -40,7 +41,7 @@ FA_ROWS_FN void FA_ROWS(interpolate8)(int C, __m256i ta, __m256i tb, __m256i ba,
         const __m256i b = _mm256_madd_epi16(
             _mm256_or_si256(_mm256_shuffle_epi8(ba, ma[c]), _mm256_shuffle_epi8(bb, mb[c])), wx);
 #endif
-        v[c] = mix_y8_to(t, b, wy, grey);
+        v[c] = mix_y8(t, b, wy, grey);
     }
 }
 
@@ -62,8 +63,8 @@ FA_ROWS_FN void FA_ROWS(bilinear_run_body)(const image_ctx *ic, int C, const row
     __m256d k0 = _mm256_setr_pd((double)x0, (double)x0 + 1, (double)x0 + 2, (double)x0 + 3);
     __m256d k1 = _mm256_add_pd(k0, _mm256_set1_pd(4.0));
     const __m256i stride = _mm256_set1_epi32((int32_t)rs);
-    __m256i ma[4], mb[4];
-    if (C > 1)
+    __m256i ma[4], mb[4]; /* the pshufb split's masks (unused by the VBMI one) */
+    if (C > 1 && !FA_ROWS_VBMI)
         pair_masks(C, ma, mb);
     const __m256i c1 = pair_mask_c1();
     for (int64_t x = x0; x < x1; x += 8) {
@@ -79,7 +80,7 @@ FA_ROWS_FN void FA_ROWS(bilinear_run_body)(const image_ctx *ic, int C, const row
                 _mm256_shuffle_epi8(_mm256_i32gather_epi32((const int *)top, off, 1), c1), wx);
             const __m256i b = _mm256_madd_epi16(
                 _mm256_shuffle_epi8(_mm256_i32gather_epi32((const int *)bottom, off, 1), c1), wx);
-            v[0] = mix_y8_to(t, b, wy, kind == 0);
+            v[0] = mix_y8(t, b, wy, kind == 0);
             finish8(ic, 1, &k, v, y, x, kind == 0, kind);
             continue;
         }
@@ -132,8 +133,8 @@ FA_ROWS_FN void FA_ROWS(bilinear_replicate_body)(const image_ctx *ic, int C, con
     const __m256i stride = _mm256_set1_epi32((int32_t)rs);
     const long long *top = (const long long *)ic->src;
     const long long *bottom = (const long long *)(ic->src + rs);
-    __m256i ma[4], mb[4];
-    if (C > 1)
+    __m256i ma[4], mb[4]; /* the pshufb split's masks (unused by the VBMI one) */
+    if (C > 1 && !FA_ROWS_VBMI)
         pair_masks(C, ma, mb);
     const __m256i c1 = pair_mask_c1();
     for (int64_t x = x0; x < x1; x += 8) {
@@ -164,7 +165,7 @@ FA_ROWS_FN void FA_ROWS(bilinear_replicate_body)(const image_ctx *ic, int C, con
             const __m256i off = unshuffle8(_mm256_add_epi32(row, start));
             const __m256i t = _mm256_srlv_epi32(_mm256_i32gather_epi32((const int *)top, off, 1), shift);
             const __m256i b = _mm256_srlv_epi32(_mm256_i32gather_epi32((const int *)bottom, off, 1), shift);
-            v[0] = mix_y8_to(_mm256_madd_epi16(_mm256_shuffle_epi8(t, c1), wx),
+            v[0] = mix_y8(_mm256_madd_epi16(_mm256_shuffle_epi8(t, c1), wx),
                              _mm256_madd_epi16(_mm256_shuffle_epi8(b, c1), wx), wy, kind == 0);
             finish8(ic, 1, &k, v, y, x, kind == 0, kind);
             continue;
