@@ -27,8 +27,9 @@
  * interpolation is below 0.07 grey level.
  *
  * Where the CPU has AVX2, eight pixels go per vector: a general row is an interior run
- * (8-byte gathers bring each pixel's two columns, split into channels by pshufb, or by
- * vpermi2b where the CPU has AVX-512 VBMI, and finished straight from registers)
+ * (8-byte gathers bring each pixel's two columns, split into channels by pshufb, or
+ * where the CPU has AVX-512 VBMI sixteen pixels at a time in 512-bit vectors, split by
+ * vpermi2b, and finished straight from registers)
  * between blocks that map fill modes in vector code (fill "nearest" by clamping the
  * coordinate, which gives the same integers); while an image is warped, the next one's
  * source is prefetched. The axis-aligned path takes its horizontal pass by block

@@ -1,7 +1,9 @@
 /*
  * The AVX2 general-path kernels that split gathered pixel pairs into channels, compiled
  * twice by augment.c: with pshufb (AVX2), and with one masked vpermi2b per channel and
- * row (AVX-512 VBMI, 256-bit vectors), which computes the same integers.
+ * row (AVX-512 VBMI), which computes the same integers. The VBMI build samples blocks
+ * of sixteen pixels in 512-bit vectors (run16, replicate16), the rest of a run by
+ * eight; finishing stays 256-bit (finish8 on each half).
  *
  * Included with FA_ROWS_FN (the functions' attributes), FA_ROWS(name) (their names)
  * and FA_ROWS_VBMI (0 or 1) defined. The pshufb masks (ma, mb) are built only for the
@@ -18,6 +20,179 @@ FA_ROWS_FN __m256i pair_index(int C, int c)
     return _mm256_setr_epi8(FA_PAIR(0), FA_PAIR(8), FA_PAIR(32), FA_PAIR(40), FA_PAIR(16),
                             FA_PAIR(24), FA_PAIR(48), FA_PAIR(56));
 #undef FA_PAIR
+}
+#endif
+
+#if FA_ROWS_VBMI
+/* 512-bit forms of coords8, weight_pairs and mix_y8 for sixteen pixels, in pixel order:
+   the same operations, so the same integers. */
+FA_ROWS_FN __m512i coords16(__m512d r, __m512d s, __m512d k0, __m512d k1)
+{
+    const __m512d magic = _mm512_set1_pd(FA_MAGIC);
+    const __m512d a = _mm512_add_pd(_mm512_add_pd(r, _mm512_mul_pd(s, k0)), magic);
+    const __m512d b = _mm512_add_pd(_mm512_add_pd(r, _mm512_mul_pd(s, k1)), magic);
+    const __m512i low = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                          28, 30);
+    return _mm512_permutex2var_epi32(_mm512_castpd_si512(a), low, _mm512_castpd_si512(b));
+}
+
+FA_ROWS_FN __m512i weight_pairs16(__m512i frac)
+{
+    return _mm512_or_si512(_mm512_sub_epi32(_mm512_set1_epi32(FA_WONE), frac),
+                           _mm512_slli_epi32(frac, 16));
+}
+
+FA_ROWS_FN __m512i mix_y16(__m512i top, __m512i bottom, __m512i wy, int grey)
+{
+    const __m512i pair = _mm512_mask_blend_epi16(0xAAAAAAAAu, _mm512_srli_epi32(top, FA_HSHIFT),
+                                                 _mm512_slli_epi32(bottom, 16 - FA_HSHIFT));
+    const __m512i v = _mm512_madd_epi16(pair, wy);
+    return _mm512_srli_epi32(_mm512_add_epi32(v, _mm512_set1_epi32(grey ? FA_GREY_ROUND : FA_VROUND)),
+                             grey ? FA_VSHIFT + FA_VBITS : FA_VSHIFT);
+}
+
+/* Sixteen pixels x .. x + 15 from the 8-byte gathers of their top (ta: pixels 0-7,
+   tb: 8-15) and bottom (ba, bb) neighbour pairs (C = 3, 4), or from the 4-byte ones of
+   a pixel and its right neighbour (t, b in ta, ba; C = 1), finished as two halves. */
+FA_ROWS_FN void finish16(const image_ctx *ic, int C, const finish_consts *k, __m512i ta,
+                         __m512i tb, __m512i ba, __m512i bb, __m512i wx, __m512i wy,
+                         int64_t y, int64_t x, int kind)
+{
+    __m512i v[4];
+    if (C == 1) {
+        const __m512i c1 = _mm512_broadcast_i32x4(_mm256_castsi256_si128(pair_mask_c1()));
+        v[0] = mix_y16(_mm512_madd_epi16(_mm512_shuffle_epi8(ta, c1), wx),
+                       _mm512_madd_epi16(_mm512_shuffle_epi8(ba, c1), wx), wy, kind == 0);
+    }
+    for (int c = 0; C > 1 && c < C; ++c) {
+        /* dword j: bytes c and C + c of pixel j's 8 bytes (byte 8 j of ta:tb) */
+        const __m512i at = _mm512_add_epi32(
+            _mm512_mullo_epi32(_mm512_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88,
+                                                 96, 104, 112, 120),
+                               _mm512_set1_epi32(0x10001)),
+            _mm512_set1_epi32(c | (C + c) << 16));
+        const __mmask64 low = 0x5555555555555555ull;
+        const __m512i t = _mm512_madd_epi16(_mm512_maskz_permutex2var_epi8(low, ta, at, tb), wx);
+        const __m512i b = _mm512_madd_epi16(_mm512_maskz_permutex2var_epi8(low, ba, at, bb), wx);
+        v[c] = mix_y16(t, b, wy, kind == 0);
+    }
+    __m256i h[4];
+    for (int c = 0; c < C; ++c)
+        h[c] = _mm512_castsi512_si256(v[c]);
+    finish8(ic, C, k, h, y, x, kind == 0, kind);
+    for (int c = 0; c < C; ++c)
+        h[c] = _mm512_extracti64x4_epi64(v[c], 1);
+    finish8(ic, C, k, h, y, x + 8, kind == 0, kind);
+}
+
+/* bilinear_run_body's sixteen-pixel blocks from x0 while they fit before x1; returns
+   the first pixel not done. */
+FA_ROWS_FN int64_t run16(const image_ctx *ic, int C, const row_line *l, const finish_consts *k,
+                         int64_t x0, int64_t x1, int64_t y, int kind)
+{
+    const int64_t rs = ic->a->src_row_stride;
+    const uint8_t *top = ic->src, *bottom = ic->src + rs;
+    const __m512d rx = _mm512_set1_pd(l->rx), sx = _mm512_set1_pd(l->sx);
+    const __m512d ry = _mm512_set1_pd(l->ry), sy = _mm512_set1_pd(l->sy);
+    const __m512d step = _mm512_set1_pd(16.0);
+    __m512d k0 = _mm512_add_pd(_mm512_set1_pd((double)x0),
+                               _mm512_setr_pd(0, 1, 2, 3, 4, 5, 6, 7));
+    __m512d k1 = _mm512_add_pd(k0, _mm512_set1_pd(8.0));
+    const __m512i stride = _mm512_set1_epi32((int32_t)rs), frac = _mm512_set1_epi32(FA_WONE - 1);
+    int64_t x = x0;
+    for (; x + 16 <= x1; x += 16) {
+        const __m512i cx = coords16(rx, sx, k0, k1), cy = coords16(ry, sy, k0, k1);
+        k0 = _mm512_add_pd(k0, step);
+        k1 = _mm512_add_pd(k1, step);
+        const __m512i ix = _mm512_srai_epi32(cx, FA_WBITS), iy = _mm512_srai_epi32(cy, FA_WBITS);
+        const __m512i wx = weight_pairs16(_mm512_and_si512(cx, frac));
+        const __m512i wy = weight_pairs16(_mm512_and_si512(cy, frac));
+        const __m512i col = C == 4 ? _mm512_slli_epi32(ix, 2)
+                                   : (C == 3 ? _mm512_add_epi32(ix, _mm512_add_epi32(ix, ix)) : ix);
+        const __m512i off = _mm512_add_epi32(_mm512_mullo_epi32(iy, stride), col);
+        if (C == 1) {
+            finish16(ic, C, k, _mm512_i32gather_epi32(off, top, 1), _mm512_setzero_si512(),
+                     _mm512_i32gather_epi32(off, bottom, 1), _mm512_setzero_si512(), wx, wy,
+                     y, x, kind);
+            continue;
+        }
+        const __m256i ia = _mm512_castsi512_si256(off), ib = _mm512_extracti64x4_epi64(off, 1);
+        finish16(ic, C, k, _mm512_i32gather_epi64(ia, top, 1), _mm512_i32gather_epi64(ib, top, 1),
+                 _mm512_i32gather_epi64(ia, bottom, 1), _mm512_i32gather_epi64(ib, bottom, 1),
+                 wx, wy, y, x, kind);
+    }
+    return x;
+}
+
+/* bilinear_replicate_body's sixteen-pixel blocks from x0 while they fit before x1, with
+   its clip box (lo, hi: x then y, scaled); returns the first pixel not done. */
+FA_ROWS_FN int64_t replicate16(const image_ctx *ic, int C, const row_line *l,
+                               const finish_consts *k, const double *lo, const double *hi,
+                               int64_t x0, int64_t x1, int64_t y, int kind)
+{
+    const fa_augment_args *a = ic->a;
+    const int64_t rs = a->src_row_stride;
+    const uint8_t *top = ic->src, *bottom = ic->src + rs;
+    const __m512d rx = _mm512_set1_pd(l->rx), sx = _mm512_set1_pd(l->sx);
+    const __m512d ry = _mm512_set1_pd(l->ry), sy = _mm512_set1_pd(l->sy);
+    const __m512d xlo = _mm512_set1_pd(lo[0]), xhi = _mm512_set1_pd(hi[0]);
+    const __m512d ylo = _mm512_set1_pd(lo[1]), yhi = _mm512_set1_pd(hi[1]);
+    const __m512d zero = _mm512_setzero_pd(), unit = _mm512_set1_pd(1.0);
+    const __m512d step = _mm512_set1_pd(16.0);
+    __m512d k0 = _mm512_add_pd(_mm512_set1_pd((double)x0),
+                               _mm512_setr_pd(0, 1, 2, 3, 4, 5, 6, 7));
+    __m512d k1 = _mm512_add_pd(k0, _mm512_set1_pd(8.0));
+    const __m512i zi = _mm512_setzero_si512();
+    const __m512i sxmax = _mm512_set1_epi32((int32_t)(a->w - 1) * FA_WONE);
+    const __m512i symax = _mm512_set1_epi32((int32_t)(a->h - 1) * FA_WONE);
+    const __m512i ixmax = _mm512_set1_epi32((int32_t)a->w - 2);
+    const __m512i iymax = _mm512_set1_epi32((int32_t)a->h - 2);
+    const __m512i stride = _mm512_set1_epi32((int32_t)rs);
+    int64_t x = x0;
+    for (; x + 16 <= x1; x += 16) {
+#define FA_CLAMP8(r, s, kk, lo, hi) \
+    _mm512_min_pd(_mm512_max_pd(_mm512_add_pd(r, _mm512_mul_pd(s, kk)), lo), hi)
+        const __m512i cx = _mm512_min_epi32(_mm512_max_epi32(coords16(zero, unit,
+            FA_CLAMP8(rx, sx, k0, xlo, xhi), FA_CLAMP8(rx, sx, k1, xlo, xhi)), zi), sxmax);
+        const __m512i cy = _mm512_min_epi32(_mm512_max_epi32(coords16(zero, unit,
+            FA_CLAMP8(ry, sy, k0, ylo, yhi), FA_CLAMP8(ry, sy, k1, ylo, yhi)), zi), symax);
+#undef FA_CLAMP8
+        k0 = _mm512_add_pd(k0, step);
+        k1 = _mm512_add_pd(k1, step);
+        const __m512i ix = _mm512_min_epi32(_mm512_srai_epi32(cx, FA_WBITS), ixmax);
+        const __m512i iy = _mm512_min_epi32(_mm512_srai_epi32(cy, FA_WBITS), iymax);
+        const __m512i wx = weight_pairs16(_mm512_sub_epi32(cx, _mm512_slli_epi32(ix, FA_WBITS)));
+        const __m512i wy = weight_pairs16(_mm512_sub_epi32(cy, _mm512_slli_epi32(iy, FA_WBITS)));
+        const __m512i row = _mm512_mullo_epi32(iy, stride);
+        if (C == 1) {
+            /* 4 bytes from min(ix, w - 4), shifted down to pixel ix. */
+            const __m512i start = _mm512_min_epi32(ix, _mm512_sub_epi32(ixmax, _mm512_set1_epi32(2)));
+            const __m512i shift = _mm512_slli_epi32(_mm512_sub_epi32(ix, start), 3);
+            const __m512i off = _mm512_add_epi32(row, start);
+            finish16(ic, C, k, _mm512_srlv_epi32(_mm512_i32gather_epi32(off, top, 1), shift), zi,
+                     _mm512_srlv_epi32(_mm512_i32gather_epi32(off, bottom, 1), shift), zi,
+                     wx, wy, y, x, kind);
+            continue;
+        }
+        __m512i col = C == 4 ? _mm512_slli_epi32(ix, 2) : _mm512_add_epi32(ix, _mm512_add_epi32(ix, ix));
+        __m512i sa = zi, sb = zi;
+        if (C == 3) {
+            /* From 2 bytes before the pixel (never before the row), shifted back. */
+            const __m512i back = _mm512_maskz_mov_epi32(_mm512_cmpgt_epi32_mask(ix, zi),
+                                                        _mm512_set1_epi32(2));
+            col = _mm512_sub_epi32(col, back);
+            const __m512i bits = _mm512_slli_epi32(back, 3);
+            sa = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(bits));
+            sb = _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(bits, 1));
+        }
+        const __m512i off = _mm512_add_epi32(row, col);
+        const __m256i ia = _mm512_castsi512_si256(off), ib = _mm512_extracti64x4_epi64(off, 1);
+        finish16(ic, C, k, _mm512_srlv_epi64(_mm512_i32gather_epi64(ia, top, 1), sa),
+                 _mm512_srlv_epi64(_mm512_i32gather_epi64(ib, top, 1), sb),
+                 _mm512_srlv_epi64(_mm512_i32gather_epi64(ia, bottom, 1), sa),
+                 _mm512_srlv_epi64(_mm512_i32gather_epi64(ib, bottom, 1), sb), wx, wy, y, x, kind);
+    }
+    return x;
 }
 #endif
 
@@ -57,6 +232,9 @@ FA_ROWS_FN void FA_ROWS(bilinear_run_body)(const image_ctx *ic, int C, const row
     finish_init(ic, C, kind, &k);
     const long long *top = (const long long *)ic->src;
     const long long *bottom = (const long long *)(ic->src + rs);
+#if FA_ROWS_VBMI
+    x0 = run16(ic, C, l, &k, x0, x1, y, kind);
+#endif
     const __m256d rx = _mm256_set1_pd(l->rx), sx = _mm256_set1_pd(l->sx);
     const __m256d ry = _mm256_set1_pd(l->ry), sy = _mm256_set1_pd(l->sy);
     const __m256d eight = _mm256_set1_pd(8.0);
@@ -115,10 +293,14 @@ FA_ROWS_FN void FA_ROWS(bilinear_replicate_body)(const image_ctx *ic, int C, con
     const double wmax = (double)(a->w - 1) * FA_WONE, hmax = (double)(a->h - 1) * FA_WONE;
     /* clampd to the clip box (max first: NaN becomes lo), then to a 32-bit-safe range
        just outside the image, which rounds to the same clamped integers. */
-    const __m256d xlo = _mm256_set1_pd(l->xlo > -1.0 ? l->xlo : -1.0);
-    const __m256d xhi = _mm256_set1_pd(l->xhi < wmax + 1.0 ? l->xhi : wmax + 1.0);
-    const __m256d ylo = _mm256_set1_pd(l->ylo > -1.0 ? l->ylo : -1.0);
-    const __m256d yhi = _mm256_set1_pd(l->yhi < hmax + 1.0 ? l->yhi : hmax + 1.0);
+    const double lo[2] = {l->xlo > -1.0 ? l->xlo : -1.0, l->ylo > -1.0 ? l->ylo : -1.0};
+    const double hi[2] = {l->xhi < wmax + 1.0 ? l->xhi : wmax + 1.0,
+                          l->yhi < hmax + 1.0 ? l->yhi : hmax + 1.0};
+#if FA_ROWS_VBMI
+    x0 = replicate16(ic, C, l, &k, lo, hi, x0, x1, y, kind);
+#endif
+    const __m256d xlo = _mm256_set1_pd(lo[0]), xhi = _mm256_set1_pd(hi[0]);
+    const __m256d ylo = _mm256_set1_pd(lo[1]), yhi = _mm256_set1_pd(hi[1]);
     const __m256d rx = _mm256_set1_pd(l->rx), sx = _mm256_set1_pd(l->sx);
     const __m256d ry = _mm256_set1_pd(l->ry), sy = _mm256_set1_pd(l->sy);
     const __m256d zero = _mm256_setzero_pd(), unit = _mm256_set1_pd(1.0);
