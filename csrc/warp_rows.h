@@ -51,6 +51,57 @@ FA_ROWS_FN __m512i mix_y16(__m512i top, __m512i bottom, __m512i wy, int grey)
                              grey ? FA_VSHIFT + FA_VBITS : FA_VSHIFT);
 }
 
+/* finish8's float outputs without colour for sixteen pixels (its operations in its
+   order), stored as 512-bit vectors: channel planes (nchw) or interleaved by two-source
+   permutes. */
+FA_ROWS_FN void store16_f32(const image_ctx *ic, int C, const finish_consts *k, const __m512i *v,
+                            int64_t y, int64_t x, int nchw)
+{
+    /* interleave tables: output vector j, lane i holds float 16 j + i of the pixels */
+    static const int32_t pick3[3][16] = {
+        {0, 16, 0, 1, 17, 0, 2, 18, 0, 3, 19, 0, 4, 20, 0, 5},
+        {21, 0, 6, 22, 0, 7, 23, 0, 8, 24, 0, 9, 25, 0, 10, 26},
+        {0, 11, 27, 0, 12, 28, 0, 13, 29, 0, 14, 30, 0, 15, 31, 0}};
+    static const int32_t put3[3][16] = {
+        {0, 1, 16, 3, 4, 17, 6, 7, 18, 9, 10, 19, 12, 13, 20, 15},
+        {0, 21, 2, 3, 22, 5, 6, 23, 8, 9, 24, 11, 12, 25, 14, 15},
+        {26, 1, 2, 27, 4, 5, 28, 7, 8, 29, 10, 11, 30, 13, 14, 31}};
+    const fa_augment_args *a = ic->a;
+    const __m512 unit = _mm512_set1_ps(1.0f / FA_VONE);
+    __m512 o[4];
+    for (int c = 0; c < C; ++c) {
+        const __m512 scale = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(k->scale[c])));
+        const __m512 offset = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(k->offset[c])));
+        o[c] = _mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v[c]), unit), scale),
+                             offset);
+    }
+    if (nchw) {
+        for (int c = 0; c < C; ++c)
+            _mm512_storeu_ps(ic->dstf + (c * a->oh + y) * a->ow + x, o[c]);
+        return;
+    }
+    float *d = ic->dstf + (y * a->ow + x) * C;
+    if (C == 1) {
+        _mm512_storeu_ps(d, o[0]);
+    } else if (C == 3) {
+        for (int j = 0; j < 3; ++j) {
+            const __m512 t = _mm512_permutex2var_ps(o[0], _mm512_loadu_si512(pick3[j]), o[1]);
+            _mm512_storeu_ps(d + 16 * j,
+                             _mm512_permutex2var_ps(t, _mm512_loadu_si512(put3[j]), o[2]));
+        }
+    } else {
+        for (int j = 0; j < 4; ++j) {
+            /* lanes 4 i + c: pixel 4 j + i, channel c (c = 0, 2 from o[0], o[2]) */
+            const __m512i at = _mm512_add_epi32(
+                _mm512_setr_epi32(0, 16, 0, 16, 1, 17, 1, 17, 2, 18, 2, 18, 3, 19, 3, 19),
+                _mm512_set1_epi32(4 * j));
+            const __m512 lo = _mm512_permutex2var_ps(o[0], at, o[1]);
+            const __m512 hi = _mm512_permutex2var_ps(o[2], at, o[3]);
+            _mm512_storeu_ps(d + 16 * j, _mm512_mask_blend_ps(0xCCCC, lo, hi));
+        }
+    }
+}
+
 /* Sixteen pixels x .. x + 15 from the 8-byte gathers of their top (ta: pixels 0-7,
    tb: 8-15) and bottom (ba, bb) neighbour pairs (C = 3, 4), or from the 4-byte ones of
    a pixel and its right neighbour (t, b in ta, ba; C = 1), finished as two halves. */
@@ -75,6 +126,10 @@ FA_ROWS_FN void finish16(const image_ctx *ic, int C, const finish_consts *k, __m
         const __m512i t = _mm512_madd_epi16(_mm512_maskz_permutex2var_epi8(low, ta, at, tb), wx);
         const __m512i b = _mm512_madd_epi16(_mm512_maskz_permutex2var_epi8(low, ba, at, bb), wx);
         v[c] = mix_y16(t, b, wy, kind == 0);
+    }
+    if (kind == 2 * FA_OUT_F32_NHWC || kind == 2 * FA_OUT_F32_NCHW) {
+        store16_f32(ic, C, k, v, y, x, kind == 2 * FA_OUT_F32_NCHW);
+        return;
     }
     __m256i h[4];
     for (int c = 0; c < C; ++c)

@@ -239,10 +239,12 @@ def test_warp_affine_flip_matrix_is_exact():
 
 
 def _sample_paths(images, matrices, colors, size, **kwargs):
-    """uint8 and float NCHW outputs of the same warp, for path comparisons."""
-    return (ops.augment(images, matrices, colors, size, **kwargs),
-            ops.augment(images, matrices, colors, size, dtype="float32", layout="NCHW",
-                        mean=0.3, std=0.2, **kwargs))
+    """uint8 and float outputs (NCHW, NHWC) of the same warp, with and without the colour
+    matrices (each finishing kind of the kernels), for path comparisons."""
+    return tuple(ops.augment(images, matrices, col, size, **out, **kwargs)
+                 for col in (colors, None)
+                 for out in ({}, {"dtype": "float32", "layout": "NCHW", "mean": 0.3, "std": 0.2},
+                             {"dtype": "float32", "scale": 1 / 255}))
 
 
 def _vector_and_scalar(outputs, *args, **kwargs):
