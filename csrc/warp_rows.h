@@ -51,11 +51,13 @@ FA_ROWS_FN __m512i mix_y16(__m512i top, __m512i bottom, __m512i wy, int grey)
                              grey ? FA_VSHIFT + FA_VBITS : FA_VSHIFT);
 }
 
-/* finish8's float outputs without colour for sixteen pixels (its operations in its
-   order), stored as 512-bit vectors: channel planes (nchw) or interleaved by two-source
-   permutes. */
-FA_ROWS_FN void store16_f32(const image_ctx *ic, int C, const finish_consts *k, const __m512i *v,
-                            int64_t y, int64_t x, int nchw)
+/* A 256-bit constant of finish_consts in both halves. */
+#define FA_WIDE(v) _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(v)))
+
+/* finish8 for sixteen pixels x .. x + 15 of row y, in 512-bit vectors: its operations
+   in its order (so the same values), stored without writing past the pixels. */
+FA_ROWS_FN void finish16(const image_ctx *ic, int C, const finish_consts *k, const __m512i *v,
+                         int64_t y, int64_t x, int grey, int kind)
 {
     /* interleave tables: output vector j, lane i holds float 16 j + i of the pixels */
     static const int32_t pick3[3][16] = {
@@ -67,15 +69,56 @@ FA_ROWS_FN void store16_f32(const image_ctx *ic, int C, const finish_consts *k, 
         {0, 21, 2, 3, 22, 5, 6, 23, 8, 9, 24, 11, 12, 25, 14, 15},
         {26, 1, 2, 27, 4, 5, 28, 7, 8, 29, 10, 11, 30, 13, 14, 31}};
     const fa_augment_args *a = ic->a;
+    const int color = kind & 1, u8 = kind >> 1 == FA_OUT_U8_NHWC;
     const __m512 unit = _mm512_set1_ps(1.0f / FA_VONE);
     __m512 o[4];
-    for (int c = 0; c < C; ++c) {
-        const __m512 scale = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(k->scale[c])));
-        const __m512 offset = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(k->offset[c])));
-        o[c] = _mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v[c]), unit), scale),
-                             offset);
+    __m512i q[4];
+    if (color) {
+        __m512 f[4];
+        for (int j = 0; j < C; ++j)
+            f[j] = grey ? _mm512_cvtepi32_ps(v[j]) : _mm512_mul_ps(_mm512_cvtepi32_ps(v[j]), unit);
+        for (int c = 0; c < C; ++c) {
+            __m512 acc = _mm512_add_ps(FA_WIDE(k->bias[c]), _mm512_mul_ps(FA_WIDE(k->coef[c][0]), f[0]));
+            for (int j = 1; j < C; ++j)
+                acc = _mm512_add_ps(acc, _mm512_mul_ps(FA_WIDE(k->coef[c][j]), f[j]));
+            acc = _mm512_min_ps(_mm512_max_ps(acc, _mm512_setzero_ps()), _mm512_set1_ps(255.0f));
+            if (u8)
+                q[c] = _mm512_cvttps_epi32(_mm512_add_ps(acc, _mm512_set1_ps(0.5f)));
+            else
+                o[c] = _mm512_add_ps(_mm512_mul_ps(acc, FA_WIDE(k->scale[c])), FA_WIDE(k->offset[c]));
+        }
+    } else {
+        for (int c = 0; c < C; ++c) {
+            if (u8) {
+                q[c] = grey ? v[c] : _mm512_srli_epi32(_mm512_add_epi32(v[c], _mm512_set1_epi32(FA_VONE / 2)),
+                                                       FA_VBITS);
+            } else {
+                const __m512 f = grey ? _mm512_cvtepi32_ps(v[c])
+                                      : _mm512_mul_ps(_mm512_cvtepi32_ps(v[c]), unit);
+                o[c] = _mm512_add_ps(_mm512_mul_ps(f, FA_WIDE(k->scale[c])), FA_WIDE(k->offset[c]));
+            }
+        }
     }
-    if (nchw) {
+    if (u8) {
+        uint8_t *d = ic->dst8 + (y * a->ow + x) * C;
+        __m512i px = q[0];
+        for (int c = 1; c < C; ++c)
+            px = _mm512_or_si512(px, _mm512_slli_epi32(q[c], 8 * c));
+        if (C == 4) {
+            _mm512_storeu_si512(d, px);
+        } else if (C == 1) {
+            _mm_storeu_si128((__m128i *)d, _mm512_cvtepi32_epi8(px));
+        } else {
+            /* bytes 4 j + 0, 1, 2 of every dword, packed into 48 bytes */
+            const __m512i pack = _mm512_set_epi8(
+                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 62, 61, 60, 58, 57, 56, 54, 53,
+                52, 50, 49, 48, 46, 45, 44, 42, 41, 40, 38, 37, 36, 34, 33, 32, 30, 29, 28, 26,
+                25, 24, 22, 21, 20, 18, 17, 16, 14, 13, 12, 10, 9, 8, 6, 5, 4, 2, 1, 0);
+            _mm512_mask_storeu_epi8(d, 0xFFFFFFFFFFFFull, _mm512_permutexvar_epi8(pack, px));
+        }
+        return;
+    }
+    if (kind >> 1 == FA_OUT_F32_NCHW) {
         for (int c = 0; c < C; ++c)
             _mm512_storeu_ps(ic->dstf + (c * a->oh + y) * a->ow + x, o[c]);
         return;
@@ -101,13 +144,14 @@ FA_ROWS_FN void store16_f32(const image_ctx *ic, int C, const finish_consts *k, 
         }
     }
 }
+#undef FA_WIDE
 
-/* Sixteen pixels x .. x + 15 from the 8-byte gathers of their top (ta: pixels 0-7,
-   tb: 8-15) and bottom (ba, bb) neighbour pairs (C = 3, 4), or from the 4-byte ones of
-   a pixel and its right neighbour (t, b in ta, ba; C = 1), finished as two halves. */
-FA_ROWS_FN void finish16(const image_ctx *ic, int C, const finish_consts *k, __m512i ta,
-                         __m512i tb, __m512i ba, __m512i bb, __m512i wx, __m512i wy,
-                         int64_t y, int64_t x, int kind)
+/* Sixteen pixels x .. x + 15 sampled from the 8-byte gathers of their top (ta: pixels
+   0-7, tb: 8-15) and bottom (ba, bb) neighbour pairs (C = 3, 4), or from the 4-byte
+   ones of a pixel and its right neighbour (in ta, ba; C = 1), then finished. */
+FA_ROWS_FN void interpolate16(const image_ctx *ic, int C, const finish_consts *k, __m512i ta,
+                              __m512i tb, __m512i ba, __m512i bb, __m512i wx, __m512i wy,
+                              int64_t y, int64_t x, int kind)
 {
     __m512i v[4];
     if (C == 1) {
@@ -127,17 +171,7 @@ FA_ROWS_FN void finish16(const image_ctx *ic, int C, const finish_consts *k, __m
         const __m512i b = _mm512_madd_epi16(_mm512_maskz_permutex2var_epi8(low, ba, at, bb), wx);
         v[c] = mix_y16(t, b, wy, kind == 0);
     }
-    if (kind == 2 * FA_OUT_F32_NHWC || kind == 2 * FA_OUT_F32_NCHW) {
-        store16_f32(ic, C, k, v, y, x, kind == 2 * FA_OUT_F32_NCHW);
-        return;
-    }
-    __m256i h[4];
-    for (int c = 0; c < C; ++c)
-        h[c] = _mm512_castsi512_si256(v[c]);
-    finish8(ic, C, k, h, y, x, kind == 0, kind);
-    for (int c = 0; c < C; ++c)
-        h[c] = _mm512_extracti64x4_epi64(v[c], 1);
-    finish8(ic, C, k, h, y, x + 8, kind == 0, kind);
+    finish16(ic, C, k, v, y, x, kind == 0, kind);
 }
 
 /* bilinear_run_body's sixteen-pixel blocks from x0 while they fit before x1; returns
@@ -166,13 +200,13 @@ FA_ROWS_FN int64_t run16(const image_ctx *ic, int C, const row_line *l, const fi
                                    : (C == 3 ? _mm512_add_epi32(ix, _mm512_add_epi32(ix, ix)) : ix);
         const __m512i off = _mm512_add_epi32(_mm512_mullo_epi32(iy, stride), col);
         if (C == 1) {
-            finish16(ic, C, k, _mm512_i32gather_epi32(off, top, 1), _mm512_setzero_si512(),
+            interpolate16(ic, C, k, _mm512_i32gather_epi32(off, top, 1), _mm512_setzero_si512(),
                      _mm512_i32gather_epi32(off, bottom, 1), _mm512_setzero_si512(), wx, wy,
                      y, x, kind);
             continue;
         }
         const __m256i ia = _mm512_castsi512_si256(off), ib = _mm512_extracti64x4_epi64(off, 1);
-        finish16(ic, C, k, _mm512_i32gather_epi64(ia, top, 1), _mm512_i32gather_epi64(ib, top, 1),
+        interpolate16(ic, C, k, _mm512_i32gather_epi64(ia, top, 1), _mm512_i32gather_epi64(ib, top, 1),
                  _mm512_i32gather_epi64(ia, bottom, 1), _mm512_i32gather_epi64(ib, bottom, 1),
                  wx, wy, y, x, kind);
     }
@@ -224,7 +258,7 @@ FA_ROWS_FN int64_t replicate16(const image_ctx *ic, int C, const row_line *l,
             const __m512i start = _mm512_min_epi32(ix, _mm512_sub_epi32(ixmax, _mm512_set1_epi32(2)));
             const __m512i shift = _mm512_slli_epi32(_mm512_sub_epi32(ix, start), 3);
             const __m512i off = _mm512_add_epi32(row, start);
-            finish16(ic, C, k, _mm512_srlv_epi32(_mm512_i32gather_epi32(off, top, 1), shift), zi,
+            interpolate16(ic, C, k, _mm512_srlv_epi32(_mm512_i32gather_epi32(off, top, 1), shift), zi,
                      _mm512_srlv_epi32(_mm512_i32gather_epi32(off, bottom, 1), shift), zi,
                      wx, wy, y, x, kind);
             continue;
@@ -242,7 +276,7 @@ FA_ROWS_FN int64_t replicate16(const image_ctx *ic, int C, const row_line *l,
         }
         const __m512i off = _mm512_add_epi32(row, col);
         const __m256i ia = _mm512_castsi512_si256(off), ib = _mm512_extracti64x4_epi64(off, 1);
-        finish16(ic, C, k, _mm512_srlv_epi64(_mm512_i32gather_epi64(ia, top, 1), sa),
+        interpolate16(ic, C, k, _mm512_srlv_epi64(_mm512_i32gather_epi64(ia, top, 1), sa),
                  _mm512_srlv_epi64(_mm512_i32gather_epi64(ib, top, 1), sb),
                  _mm512_srlv_epi64(_mm512_i32gather_epi64(ia, bottom, 1), sa),
                  _mm512_srlv_epi64(_mm512_i32gather_epi64(ib, bottom, 1), sb), wx, wy, y, x, kind);
