@@ -1126,6 +1126,43 @@ FA_AVX2_INLINE void finish_pixels_body(const image_ctx *ic, int C, const uint8_t
     }
 }
 
+/* finish_pixels_body on VBMI CPUs for uint8 outputs: blocks of 16 pixels by one masked
+   load of their 16 C bytes, split into channels by vpermb and finished by finish16;
+   the last block of 8 as there. (Float outputs stay 256-bit: memory-bound, their
+   512-bit stores into numpy's 16-byte-aligned buffers measured 5-30% slower.) */
+FA_VBMI_INLINE void finish_pixels16_body(const image_ctx *ic, int C, const uint8_t *s, int64_t y,
+                                         int64_t x1, int kind)
+{
+    finish_consts k;
+    finish_init(ic, C, kind, &k);
+    const __mmask64 bytes = C == 4 ? ~0ull : (1ull << (16 * C)) - 1;
+    int64_t x = 0;
+    for (; x + 16 <= x1; x += 16) {
+        const __m512i px = _mm512_maskz_loadu_epi8(bytes, s + x * C);
+        __m512i v[4];
+        for (int c = 0; c < C; ++c) {
+            /* byte 0 of dword j: byte C j + c, zero-extended */
+            const __m512i at = _mm512_add_epi32(
+                _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+                                                     13, 14, 15), _mm512_set1_epi32(C)),
+                _mm512_set1_epi32(c));
+            v[c] = _mm512_maskz_permutexvar_epi8(0x1111111111111111ull, at, px);
+        }
+        finish16(ic, C, &k, v, y, x, 1, kind);
+    }
+    for (; x < x1; x += 8) {
+        __m256i v[4];
+        load_pixels8(s + x * C, C, v);
+        finish8(ic, C, &k, v, y, x, 1, kind);
+    }
+}
+
+FA_TARGET_VBMI static void finish_pixels_vbmi(const image_ctx *ic, int C, const uint8_t *s,
+                                              int64_t y, int64_t x1)
+{
+    FA_BY_KIND(ic, C, finish_pixels16_body, s, y, x1);
+}
+
 FA_TARGET_AVX2 static int64_t finish_pixels_avx2(const image_ctx *ic, int C, const uint8_t *s,
                                                  int64_t bytes, int64_t y)
 {
@@ -1133,7 +1170,10 @@ FA_TARGET_AVX2 static int64_t finish_pixels_avx2(const image_ctx *ic, int C, con
     int64_t x1 = 0;
     while (x1 + 8 <= ow && (x1 + 8) * C <= bytes)
         x1 += 8;
-    FA_BY_KIND(ic, C, finish_pixels_body, s, y, x1);
+    if (ic->vbmi && ic->a->output == FA_OUT_U8_NHWC)
+        finish_pixels_vbmi(ic, C, s, y, x1);
+    else
+        FA_BY_KIND(ic, C, finish_pixels_body, s, y, x1);
     return x1;
 }
 
