@@ -29,7 +29,8 @@
  * Where the CPU has AVX2, eight pixels go per vector: a general row is an interior run
  * (8-byte gathers bring each pixel's two columns, split into channels by pshufb, or
  * where the CPU has AVX-512 VBMI sixteen pixels at a time in 512-bit vectors, split by
- * vpermi2b, and finished straight from registers)
+ * vpermi2b, and finished straight from registers; nearest rows with fill "constant" or
+ * "nearest" likewise by sixteen on VBMI CPUs)
  * between blocks that map fill modes in vector code (fill "nearest" by clamping the
  * coordinate, which gives the same integers); while an image is warped, the next one's
  * source is prefetched. The axis-aligned path takes its horizontal pass by block
@@ -894,6 +895,21 @@ FA_TARGET_AVX2 static int nearest_block_avx2(const image_ctx *ic, int C, const r
     }
 FA_ROW_KERNEL(bilinear_run)       /* pixels of the interior run */
 FA_ROW_KERNEL(bilinear_replicate) /* fill "nearest" outside it */
+
+FA_VBMI_INLINE void nearest16_body(const image_ctx *ic, int C, const row_line *l, int64_t y,
+                                   int64_t *done, int kind)
+{
+    *done = nearest16(ic, C, l, y, kind);
+}
+
+/* nearest16 for a row, compiled per channel count and finishing kind. */
+FA_TARGET_VBMI static int64_t nearest_row_vbmi(const image_ctx *ic, int C, const row_line *l,
+                                               int64_t y)
+{
+    int64_t done = 0;
+    FA_BY_KIND(ic, C, nearest16_body, l, y, &done);
+    return done;
+}
 #endif
 
 #if FA_AVX2
@@ -975,14 +991,19 @@ FA_INLINE void nearest_scalar(const image_ctx *ic, int C, const row_line *l, int
         p[c * ic->plane + x] = fetch(ic, C, yi, xi, c) << FA_VBITS;
 }
 
-FA_INLINE void nearest_row(const image_ctx *ic, int C, int64_t y, int32_t *p)
+/* Samples nearest output row y into the planes p from the pixel it returns on; those
+   before it are finished already (sixteen-pixel blocks on VBMI CPUs, fill "constant" or
+   "nearest"). */
+FA_INLINE int64_t nearest_row(const image_ctx *ic, int C, int64_t y, int32_t *p)
 {
     const double *m = ic->m;
     const int64_t ow = ic->a->ow;
     const row_line l = {m[1] * (double)y + m[2], m[4] * (double)y + m[5], m[0], m[3],
                         ic->xmin, ic->xmax, ic->ymin, ic->ymax, 0, 0};
-    int64_t x = 0;
+    int64_t x = 0, start = 0;
 #if FA_AVX2
+    if (ic->avx2 && ic->vbmi && (ic->a->fill == FA_FILL_CONSTANT || ic->a->fill == FA_FILL_NEAREST))
+        x = start = nearest_row_vbmi(ic, C, &l, y);
     if (ic->avx2)
         for (; x + 8 <= ow; x += 8)
             if (!nearest_block_avx2(ic, C, &l, x, p))
@@ -991,6 +1012,7 @@ FA_INLINE void nearest_row(const image_ctx *ic, int C, int64_t y, int32_t *p)
 #endif
     for (; x < ow; ++x)
         nearest_scalar(ic, C, &l, x, p);
+    return start;
 }
 
 /* A warp reads its source along rotated lines, which the hardware prefetchers do not
@@ -1019,8 +1041,7 @@ FA_INLINE int rows_general(const image_ctx *ic, int C, int interp, int64_t y0, i
         if (interp == FA_INTERP_BILINEAR) {
             bilinear_row(ic, C, y, p);
         } else {
-            nearest_row(ic, C, y, p);
-            finish_row(ic, C, p, y);
+            finish_range(ic, C, p, y, nearest_row(ic, C, y, p), ic->a->ow);
         }
     }
     return 0;

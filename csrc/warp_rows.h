@@ -283,6 +283,74 @@ FA_ROWS_FN int64_t replicate16(const image_ctx *ic, int C, const row_line *l,
     }
     return x;
 }
+
+/* Nearest output row y (fill "constant" or "nearest"; unscaled coordinates in l) by
+   blocks of sixteen pixels, sampled as nearest_pixels8 does and finished by finish16;
+   returns the first pixel not done (a multiple of 16). */
+FA_ROWS_FN int64_t nearest16(const image_ctx *ic, int C, const row_line *l, int64_t y, int kind)
+{
+    const fa_augment_args *a = ic->a;
+    const int64_t ow = a->ow;
+    finish_consts k;
+    finish_init(ic, C, kind, &k);
+    const __m512d rx = _mm512_set1_pd(l->rx), sx = _mm512_set1_pd(l->sx);
+    const __m512d ry = _mm512_set1_pd(l->ry), sy = _mm512_set1_pd(l->sy);
+    const __m512d xlo = _mm512_set1_pd(l->xlo), xhi = _mm512_set1_pd(l->xhi);
+    const __m512d ylo = _mm512_set1_pd(l->ylo), yhi = _mm512_set1_pd(l->yhi);
+    const __m512d half = _mm512_set1_pd(0.5), step = _mm512_set1_pd(16.0);
+    __m512d k0 = _mm512_setr_pd(0, 1, 2, 3, 4, 5, 6, 7);
+    __m512d k1 = _mm512_add_pd(k0, _mm512_set1_pd(8.0));
+    const __m512i zi = _mm512_setzero_si512(), byte = _mm512_set1_epi32(255);
+    const __m512i xmax = _mm512_set1_epi32((int32_t)a->w - 1);
+    const __m512i ymax = _mm512_set1_epi32((int32_t)a->h - 1);
+    const __m512i stride = _mm512_set1_epi32((int32_t)a->src_row_stride);
+    const uint8_t *cv = a->cval;
+    const __m512i cval = _mm512_set1_epi32((int32_t)((uint32_t)cv[0] | (uint32_t)cv[1] << 8 |
+                                                     (uint32_t)cv[2] << 16 | (uint32_t)cv[3] << 24));
+    const int constant = a->fill == FA_FILL_CONSTANT;
+    int64_t x = 0;
+    for (; x + 16 <= ow; x += 16) {
+        /* clampd (max first: NaN becomes lo), then floor(s + 0.5) like split_nearest */
+#define FA_NEAREST8(r, s, kk, lo, hi)                                                     \
+    _mm512_cvtpd_epi32(_mm512_roundscale_pd(                                              \
+        _mm512_add_pd(_mm512_min_pd(_mm512_max_pd(_mm512_add_pd(r, _mm512_mul_pd(s, kk)), lo), hi), \
+                      half),                                                              \
+        _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC))
+        __m512i xi = _mm512_inserti64x4(_mm512_castsi256_si512(FA_NEAREST8(rx, sx, k0, xlo, xhi)),
+                                        FA_NEAREST8(rx, sx, k1, xlo, xhi), 1);
+        __m512i yi = _mm512_inserti64x4(_mm512_castsi256_si512(FA_NEAREST8(ry, sy, k0, ylo, yhi)),
+                                        FA_NEAREST8(ry, sy, k1, ylo, yhi), 1);
+#undef FA_NEAREST8
+        k0 = _mm512_add_pd(k0, step);
+        k1 = _mm512_add_pd(k1, step);
+        __mmask16 inside = 0xFFFF;
+        if (constant)
+            inside = _mm512_cmpge_epi32_mask(xi, zi) & _mm512_cmple_epi32_mask(xi, xmax) &
+                     _mm512_cmpge_epi32_mask(yi, zi) & _mm512_cmple_epi32_mask(yi, ymax);
+        else {
+            xi = _mm512_min_epi32(_mm512_max_epi32(xi, zi), xmax);
+            yi = _mm512_min_epi32(_mm512_max_epi32(yi, zi), ymax);
+        }
+        const __m512i col = C == 4 ? _mm512_slli_epi32(xi, 2)
+                                   : (C == 3 ? _mm512_add_epi32(xi, _mm512_add_epi32(xi, xi)) : xi);
+        /* outside lanes: offset 0, no shift, cval from the masked gather */
+        const __m512i off = _mm512_maskz_add_epi32(inside, _mm512_mullo_epi32(yi, stride), col);
+        __m512i px;
+        if (C == 4) {
+            px = _mm512_mask_i32gather_epi32(cval, inside, off, ic->src, 1);
+        } else {
+            /* the 4 bytes that end with the pixel's (never before the image) */
+            const __m512i start = _mm512_max_epi32(_mm512_sub_epi32(off, _mm512_set1_epi32(4 - C)), zi);
+            const __m512i shift = _mm512_slli_epi32(_mm512_sub_epi32(off, start), 3);
+            px = _mm512_srlv_epi32(_mm512_mask_i32gather_epi32(cval, inside, start, ic->src, 1), shift);
+        }
+        __m512i v[4];
+        for (int c = 0; c < C; ++c)
+            v[c] = _mm512_and_si512(_mm512_srli_epi32(px, 8 * c), byte);
+        finish16(ic, C, &k, v, y, x, 1, kind);
+    }
+    return x;
+}
 #endif
 
 /* The samples v[c] of eight pixels from the 8-byte gathers of their top (ta, tb) and
