@@ -29,6 +29,11 @@ class OutputPool:
         self._arrays: list = []
         self._lock = threading.Lock()
 
+    @property
+    def size(self) -> int:
+        """How many outputs the pool remembers."""
+        return self._size
+
     def take(self, shape: tuple, dtype) -> np.ndarray | None:
         """An unreferenced array of ``shape`` and ``dtype``, removed from the pool, or None."""
         if not self.ENABLED:

@@ -111,6 +111,7 @@ import numbers
 import numpy as np
 
 from .. import ops
+from .._pool import OutputPool
 from .base import Random, SampleStream, sample_keys
 from .color import (
     GRAY_WEIGHTS,
@@ -264,13 +265,13 @@ def _point_tables(op: np.ndarray, mag: np.ndarray, channels: int) -> np.ndarray:
 
 
 def _lut_pass(x: np.ndarray, ops_: np.ndarray, mags: np.ndarray, use: np.ndarray,
-              channels: int, threads, owned: bool = False) -> np.ndarray:
+              channels: int, threads, owned: bool = False, pool=None) -> np.ndarray:
     """Apply the lookup ops selected by ``use`` (N, K), in order, to the images that have
     any: per-image tables composed in numpy, one ``ops.lut``.
 
     Returns ``x`` itself when nothing is selected; else ``x`` changed in place (on the
     subset) when ``owned``, or a new array (one pass over the batch, identity tables
-    elsewhere: no copy of ``x`` first).
+    elsewhere: no copy of ``x`` first; from ``pool`` when given).
     """
     rows = np.flatnonzero(use.any(axis=1))
     if len(rows) == 0:
@@ -303,7 +304,12 @@ def _lut_pass(x: np.ndarray, ops_: np.ndarray, mags: np.ndarray, use: np.ndarray
         return x
     full = np.broadcast_to(v, (len(x), channels, 256)).copy()
     full[rows] = tables
-    return ops.lut(x, full, threads=threads)
+    return ops.lut(x, full, threads=threads, out=_fresh(pool, x.shape))
+
+
+def _fresh(pool: OutputPool | None, shape: tuple) -> np.ndarray | None:
+    """A uint8 output buffer from ``pool`` (memory a dropped output had), or None."""
+    return None if pool is None else pool.empty(shape, np.uint8)
 
 
 # ---- the policies -------------------------------------------------------------------
@@ -355,6 +361,13 @@ class _Policy(SampleStream):
     def _init_warp(self, interpolation, fill) -> None:
         self.interpolation = _check_interpolation(interpolation)
         self.fill = _check_fill(fill)
+
+    def _pool(self, size: int = 2) -> OutputPool:
+        """This policy's pool of output memory (made on first use, and after pickling)."""
+        pool = self.__dict__.get("_outputs")
+        if pool is None or pool.size < size:
+            pool = self._outputs = OutputPool(size)
+        return pool
 
     def _cval(self, channels: int) -> np.ndarray:
         """The fill as ``ops.augment``'s cval for images with ``channels`` channels."""
@@ -446,7 +459,8 @@ class _Policy(SampleStream):
         """
         x, squeeze = self._batch(images)
         op, mag = self._ops(op, magnitude, len(x))
-        out = run_ops(x, op, mag, self.threads, self.interpolation, self._cval(x.shape[3]))
+        out = run_ops(x, op, mag, self.threads, self.interpolation, self._cval(x.shape[3]),
+                      self._pool())
         return out[..., 0] if squeeze else out
 
 
@@ -520,11 +534,13 @@ def _mean_gray(images: np.ndarray) -> np.ndarray:
 
 
 def _warp_pass(x: np.ndarray, y: np.ndarray, op: np.ndarray, mag: np.ndarray,
-               use: np.ndarray, whole: bool, threads, interpolation: str, cval) -> np.ndarray:
+               use: np.ndarray, whole: bool, threads, interpolation: str, cval,
+               pool=None) -> np.ndarray:
     """The geometric and colour ops selected by ``use`` (N, K) (at most one of each
     kind per image, the warp first) in one ``ops.augment`` pass: on the whole batch
-    when ``whole`` (images without such ops are copied), else on the images that have
-    them. ``y`` is never changed in place when it is still the input ``x``."""
+    when ``whole`` (images without such ops are copied; output from ``pool`` when
+    given), else on the images that have them. ``y`` is never changed in place when it
+    is still the input ``x``."""
     n, h, w, c = y.shape
     k = op.shape[1]
     rows = np.arange(n) if whole else np.flatnonzero(use.any(axis=1))
@@ -571,7 +587,7 @@ def _warp_pass(x: np.ndarray, y: np.ndarray, op: np.ndarray, mag: np.ndarray,
         return y
     res = ops.augment(src, inv[:, :2] if moved else None, col[:, :c] if coloured else None,
                       inverse=True, interpolation=interpolation, fill_mode="constant",
-                      cval=cval, threads=threads)
+                      cval=cval, threads=threads, out=_fresh(pool, src.shape) if whole else None)
     if whole:
         return res
     if y is x:
@@ -581,12 +597,12 @@ def _warp_pass(x: np.ndarray, y: np.ndarray, op: np.ndarray, mag: np.ndarray,
 
 
 def run_ops(x: np.ndarray, op: np.ndarray, mag: np.ndarray, threads=None,
-            interpolation: str = "nearest", cval=0) -> np.ndarray:
+            interpolation: str = "nearest", cval=0, pool: OutputPool | None = None) -> np.ndarray:
     """The pass schedule (see the module docstring) on a (N, H, W, C) uint8 batch.
 
     ``op`` (N, K) int64 ids and ``mag`` (N, K) float64 signed magnitudes, applied in
     order; warps sample with ``interpolation`` and fill with ``cval`` (a scalar or one
-    value per channel).
+    value per channel). Whole-batch outputs come from ``pool`` when given.
     """
     if len(x) == 0:
         return x.copy()
@@ -598,8 +614,9 @@ def run_ops(x: np.ndarray, op: np.ndarray, mag: np.ndarray, threads=None,
     y = x
     for s in range(int(stage.max()) + 1 if stage.size else 0):
         here = stage == s
-        y = _lut_pass(y, op, mag, here & is_lut, c, threads, owned=y is not x)
-        y = _warp_pass(x, y, op, mag, here & is_warp, s == 0, threads, interpolation, cval)
+        y = _lut_pass(y, op, mag, here & is_lut, c, threads, owned=y is not x, pool=pool)
+        y = _warp_pass(x, y, op, mag, here & is_warp, s == 0, threads, interpolation, cval,
+                       pool)
         y = _sharp_pass(x, y, mag, here & is_sharp, threads)
     return y.copy() if y is x else y
 
@@ -1020,9 +1037,11 @@ class AugMix(_Policy):
             raise ValueError(f"weights must have shape ({n}, {op.shape[1] + 1}) (the image, "
                              f"then each chain), got {wt.shape}")
         cval = self._cval(x.shape[3])
-        chains = [run_ops(x, op[:, c], mag[:, c], self.threads, self.interpolation, cval)
+        pool = self._pool(2 * op.shape[1] + 2)
+        chains = [run_ops(x, op[:, c], mag[:, c], self.threads, self.interpolation, cval, pool)
                   for c in range(op.shape[1])]
-        out = ops.blend([x, *chains], wt, offset=-_TRUNCATE, threads=self.threads)
+        out = ops.blend([x, *chains], wt, offset=-_TRUNCATE, threads=self.threads,
+                        out=_fresh(pool, x.shape))
         return out[..., 0] if squeeze else out
 
     def __repr__(self) -> str:
