@@ -119,4 +119,14 @@ typedef struct {
 
 void fa_histogram(const fa_histogram_args *args);
 
+/* sums[i] = sum over the pixels of image i of its grey level floor(w0 R + w1 G + w2 B),
+   computed in float32 in that order (C = 3, 4; alpha unused), or of its value (C = 1). */
+typedef struct {
+    fa_u8_io io;
+    float weights[3];
+    int64_t *sums; /* (N,) */
+} fa_gray_sums_args;
+
+void fa_gray_sums(const fa_gray_sums_args *args);
+
 #endif

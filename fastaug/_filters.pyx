@@ -83,6 +83,13 @@ cdef extern from "filters.h" nogil:
     void fa_blend(const fa_blend_args *args)
     void fa_histogram(const fa_histogram_args *args)
 
+    ctypedef struct fa_gray_sums_args:
+        fa_u8_io io
+        float weights[3]
+        int64_t *sums
+
+    void fa_gray_sums(const fa_gray_sums_args *args)
+
 
 cdef fa_u8_io _io(cnp.ndarray src, cnp.ndarray dst, int threads) noexcept:
     cdef fa_u8_io io
@@ -219,3 +226,15 @@ def histogram(cnp.ndarray src, cnp.ndarray hist, int threads):
     a.hist = <int64_t *>cnp.PyArray_DATA(hist)
     with nogil:
         fa_histogram(&a)
+
+
+def gray_sums(cnp.ndarray src, cnp.ndarray sums, double w0, double w1, double w2, int threads):
+    """Per-image sums of the floored float32 grey levels into ``sums`` (N,) int64."""
+    cdef fa_gray_sums_args a
+    a.io = _io(src, src, threads)
+    a.weights[0] = <float>w0
+    a.weights[1] = <float>w1
+    a.weights[2] = <float>w2
+    a.sums = <int64_t *>cnp.PyArray_DATA(sums)
+    with nogil:
+        fa_gray_sums(&a)

@@ -1078,6 +1078,38 @@ def blend(
     return _restore_ndim(dst, out, squeeze)
 
 
+def mean_gray(images: np.ndarray, weights: ArrayLike = (0.2989, 0.587, 0.114), *,
+              threads: int | None = None) -> np.ndarray:
+    """Mean grey level of each image, with the grey image floored to integers like
+    torchvision's ``rgb_to_grayscale`` of a uint8 image (the mean its ``adjust_contrast``
+    blends with).
+
+    Parameters
+    ----------
+    images : ndarray, uint8, shape (N, H, W, C) or (N, H, W)
+        Any strides. C = 1: the image itself; C = 4: alpha is ignored.
+    weights : array_like, shape (3,)
+        Weights of R, G, B in [0, 1e6] (as float32); the grey level of a pixel is
+        ``floor(w0 R + w1 G + w2 B)`` summed in that order in float32.
+    threads : int, optional
+
+    Returns
+    -------
+    ndarray, float64, shape (N,)
+        The exact mean of the integer grey levels.
+    """
+    src, _ = _images(images)
+    n, h, w, c = src.shape
+    wt = _float_array(weights, "weights")
+    if wt.shape != (3,) or np.any(wt < 0) or np.any(wt > 1e6):
+        raise ValueError(f"weights must be 3 numbers in [0, 1e6], got {weights!r}")
+    threads = resolve_threads(threads)
+    sums = np.zeros(n, np.int64)
+    if n:
+        _filters_ext().gray_sums(src, sums, float(wt[0]), float(wt[1]), float(wt[2]), threads)
+    return sums / float(h * w)
+
+
 def histogram(images: np.ndarray, *, threads: int | None = None) -> np.ndarray:
     """Per-image, per-channel 256-bin histograms of a uint8 batch.
 

@@ -361,3 +361,30 @@ def test_histogram_counts_every_value(channels):
     assert ops.histogram(np.zeros((0, 3, 3, 3), np.uint8)).shape == (0, 3, 256)
     with pytest.raises(TypeError):
         ops.histogram(x.astype(np.int16))
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_mean_gray_is_the_mean_of_floored_float32_grey(channels):
+    rng = np.random.default_rng(10 + channels)
+    x = rng.integers(0, 256, (5, 19, 41, channels), dtype=np.uint8)
+    x[1] = 255
+    weights = (0.2989, 0.587, 0.114)
+    for v in (x, x[:, ::-1, 1:], x[:, :, ::3]):  # strided and odd widths
+        f = v.astype(np.float32)
+        if channels == 1:
+            gray = f[..., 0]
+        else:  # float32, summed in order, then floored (torchvision's uint8 grey)
+            w = [np.float32(k) for k in weights]
+            gray = np.floor(f[..., 0] * w[0] + f[..., 1] * w[1] + f[..., 2] * w[2])
+        want = gray.reshape(len(v), -1).astype(np.float64).mean(axis=1)
+        got = ops.mean_gray(v, weights, threads=2)
+        assert got.dtype == np.float64 and np.array_equal(got, want)
+    assert np.array_equal(ops.mean_gray(x[..., 0]), ops.mean_gray(x[..., :1]))
+    assert ops.mean_gray(np.zeros((0, 3, 3, 3), np.uint8)).shape == (0,)
+    with pytest.raises(ValueError, match="height and width"):
+        ops.mean_gray(np.zeros((2, 0, 3, 3), np.uint8))
+    with pytest.raises(TypeError, match="images"):
+        ops.mean_gray(x.astype(np.float32))
+    for bad in ((0.3, 0.6), (0.3, -0.1, 0.1), (np.nan, 0.5, 0.1), (2e6, 0, 0)):
+        with pytest.raises(ValueError, match="weights"):
+            ops.mean_gray(x, bad)

@@ -519,20 +519,6 @@ def stages(op: np.ndarray) -> np.ndarray:
     return out
 
 
-def _mean_gray(images: np.ndarray) -> np.ndarray:
-    """torchvision's contrast mean of uint8 (K, H, W, C) images, float64 (K,): the mean of
-    the grey image, computed in float32 and floored per pixel (C = 1: the image)."""
-    k, h, w, c = images.shape
-    f = images.reshape(k, h * w, c).astype(np.float32)
-    if c == 1:
-        g = f[..., 0]
-    else:
-        wr, wg, wb = (np.float32(v) for v in GRAY_WEIGHTS)
-        g = np.floor(f[..., 0] * wr + f[..., 1] * wg + f[..., 2] * wb)
-    # a float32 matrix product: several times faster than .mean, exact enough (< 1e-4)
-    return (g @ np.full(h * w, 1.0 / (h * w), np.float32)).astype(np.float64)
-
-
 def _warp_pass(x: np.ndarray, y: np.ndarray, op: np.ndarray, mag: np.ndarray,
                use: np.ndarray, whole: bool, threads, interpolation: str, cval,
                pool=None) -> np.ndarray:
@@ -575,7 +561,7 @@ def _warp_pass(x: np.ndarray, y: np.ndarray, op: np.ndarray, mag: np.ndarray,
                                          interpolation=interpolation, fill_mode="constant",
                                          cval=cval, threads=threads)
             gray = np.zeros(r)
-            gray[at] = _mean_gray(img)
+            gray[at] = ops.mean_gray(img, GRAY_WEIGHTS, threads=threads)
             col = np.where(sel[:, None, None], contrast_matrix(f, gray, c), eye) @ col
     # torchvision truncates a colour op's result: floor(v) = round(v - 0.5), less 2**-8
     # so that integers stay put whichever way the kernel breaks ties
