@@ -42,7 +42,8 @@
  * computes the same integers; fa_set_simd(0) forces it and fa_set_simd(1) keeps to
  * AVX2, for the tests.
  *
- * Finishing: without colour, uint8 is (v + 2^15) >> 16 and float is
+ * Finishing (an identity colour matrix counts as none: the same values): without
+ * colour, uint8 is (v + 2^15) >> 16 and float is
  * v * 2^-16 * scale + offset; with colour, ((bias + m0 v0) + m1 v1) + m2 v2 on floats,
  * saturated to 0..255, then rounded or scaled. The AVX2 finishing and the scalar loops
  * (compiler-vectorised clones chosen at load time) run these float operations in the
@@ -1817,6 +1818,17 @@ typedef struct {
     int stream, avx2, vector, vbmi;
 } augment_plan;
 
+/* [I | 0]: finishing without it gives the same values (acc = 0 + 1 v + 0 ... is v
+   exactly, already within 0..255), in a cheaper loop. */
+static int color_is_identity(const float *m, int64_t C)
+{
+    for (int64_t c = 0; c < C; ++c)
+        for (int64_t j = 0; j <= C; ++j)
+            if (m[c * (C + 1) + j] != (c == j ? 1.0f : 0.0f))
+                return 0;
+    return 1;
+}
+
 static int augment_task(void *ctx, int64_t k)
 {
     const augment_plan *p = ctx;
@@ -1832,6 +1844,8 @@ static int augment_task(void *ctx, int64_t k)
     ic.src = a->src + n * a->src_image_stride;
     ic.m = a->inverse + n * a->inverse_stride;
     ic.color = a->color ? a->color + n * a->color_stride : NULL;
+    if (ic.color && color_is_identity(ic.color, a->c))
+        ic.color = NULL;
     if (a->clip) {
         const double *b = a->clip + n * a->clip_stride;
         /* ops keeps boxes well inside +-FA_COORD_LIMIT. */

@@ -915,6 +915,27 @@ def test_augment_colors_only_equals_color_matrix(rng, channels):
                                   ops.color_matrix(images, colors))
 
 
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+def test_augment_identity_colors_per_image(rng, channels, interpolation):
+    """Images whose colour matrix is [I | 0] (signed zeros too) finish like no colour;
+    the others of the same batch keep theirs."""
+    images = photo_batch(4, 21, 37, channels)
+    matrices = random_affines(rng, 4, 21, 37, "general")
+    colors = np.stack([random_color_matrix(rng, channels) for _ in range(4)])
+    colors[1] = np.eye(channels, channels + 1)
+    colors[3] = np.eye(channels, channels + 1)
+    colors[3][colors[3] == 0] = -0.0
+    for out in ({}, {"dtype": "float32", "layout": "NCHW", "mean": 0.3, "std": 0.2}):
+        kwargs = dict(interpolation=interpolation, fill_mode="reflect", **out)
+        got = ops.augment(images, matrices, colors, **kwargs)
+        plain = ops.augment(images, matrices, **kwargs)
+        for i in range(4):
+            want = plain[i] if i in (1, 3) else ops.augment(
+                images[i:i + 1], matrices[i:i + 1], colors[i:i + 1], **kwargs)[0]
+            np.testing.assert_array_equal(got[i], want)
+        assert not np.array_equal(got[0], plain[0])
+
+
 @pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
 @pytest.mark.parametrize("case", NORMALIZE_CASES)
 def test_augment_normalize_only_equals_normalize(channels, case, layout):
