@@ -1,15 +1,20 @@
 """The policies on 256x224x224x3, 1 thread: fastaug on the batch vs torchvision v2 per image.
 
-Run from the repository root: PYTHONPATH=. python bench/bench_policies.py
-Without torchvision only fastaug is timed (medians of 5 runs, ms).
+Run from the repository root: PYTHONPATH=. python bench/bench_policies.py [--split]
+Without torchvision only fastaug is timed (medians of 5 runs, ms). ``--split`` also
+prints, per policy, the time of each native op it calls (summed over 10 calls, per
+call) and the rest (Python and numpy around them).
 """
 import os
+import sys
+import time
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 
 import fastaug as fa  # noqa: E402
+from fastaug import ops  # noqa: E402
 from fastaug.bench import workloads  # noqa: E402
 from fastaug.bench.timing import median_ms  # noqa: E402
 
@@ -41,3 +46,40 @@ for name, ours, theirs in CASES:
         t_tv = median_ms(lambda tv=tv: [tv(t) for t in tensors])
         line += f"; torchvision v2 per image {t_tv:7.1f} ms; ratio {t_tv / t_fa:5.2f}x"
     print(line, flush=True)
+
+
+def split(policy, images, calls: int = 10) -> str:
+    """ms per call of each ``ops`` function the policy calls, and of the rest."""
+    spent: dict = {}
+    names = ("augment", "lut", "histogram", "filter3x3", "blend", "mean_gray")
+    originals = {n: getattr(ops, n) for n in names}
+
+    def timed(name, fn):
+        def call(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - t
+        return call
+
+    try:
+        for n, fn in originals.items():
+            setattr(ops, n, timed(n, fn))
+        policy(images)
+        spent.clear()
+        t = time.perf_counter()
+        for _ in range(calls):
+            policy(images)
+        total = time.perf_counter() - t
+    finally:
+        for n, fn in originals.items():
+            setattr(ops, n, fn)
+    parts = [f"{n} {v / calls * 1e3:.1f}" for n, v in sorted(spent.items(), key=lambda kv: -kv[1])]
+    rest = (total - sum(spent.values())) / calls * 1e3
+    return f"    {total / calls * 1e3:.1f} ms a call: " + ", ".join(parts) + f", rest {rest:.1f}"
+
+
+if "--split" in sys.argv[1:]:
+    for name, ours, _ in CASES:
+        print(f"{name:26s}", split(ours, x), flush=True)

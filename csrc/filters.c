@@ -17,6 +17,14 @@
 
 #define FA_INLINE static inline __attribute__((always_inline))
 
+/* Loops that gain from wider vectors get an AVX2 clone chosen at load time where the
+   compiler makes them (GCC on x86-64). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define FA_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define FA_CLONES
+#endif
+
 /* ---- counter-based random values ------------------------------------------------- */
 
 #define FA_GOLDEN 0x9E3779B97F4A7C15ULL
@@ -368,15 +376,15 @@ FA_INLINE void round_store(const float *acc, float offset, uint8_t *d, int64_t l
             const __m128 v = _mm_add_ps(_mm_loadu_ps(acc + e + 4 * j), off);
             q[j] = _mm_cvttps_epi32(_mm_add_ps(_mm_min_ps(_mm_max_ps(v, zero), top), half));
         }
-        _mm_storeu_si128((__m128i *)(d + e),
-                         _mm_packus_epi16(_mm_packs_epi32(q[0], q[1]), _mm_packs_epi32(q[2], q[3])));
+        const __m128i lo = _mm_packs_epi32(q[0], q[1]), hi = _mm_packs_epi32(q[2], q[3]);
+        _mm_storeu_si128((__m128i *)(d + e), _mm_packus_epi16(lo, hi));
     }
 #endif
     for (; e < len; ++e)
         d[e] = fa_round_u8(acc[e] + offset);
 }
 
-static int blend_task(void *ctx, int64_t i)
+FA_CLONES static int blend_task(void *ctx, int64_t i)
 {
     const fa_blend_args *a = ctx;
     const float *w = a->weights + i * a->k_count;
@@ -469,16 +477,9 @@ void fa_histogram(const fa_histogram_args *args)
 
 /* ---- grey sums ------------------------------------------------------------------- */
 
-/* An AVX2 clone chosen at load time where the compiler makes them (GCC on x86-64): the
-   deinterleaving loops vectorise far better with it. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define FA_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define FA_CLONES
-#endif
-
 /* One row's grey levels summed (each fits int32: weights <= 1e6). */
-FA_CLONES static int64_t gray_row(const uint8_t *restrict s, int64_t w, int64_t c, float w0, float w1, float w2)
+FA_CLONES static int64_t gray_row(const uint8_t *restrict s, int64_t w, int64_t c, float w0,
+                                  float w1, float w2)
 {
     int64_t sum = 0;
     if (c == 1) {
