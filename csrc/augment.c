@@ -12,7 +12,8 @@
  * A row that is a pure copy of source pixels (integer shifts and flips) with no colour
  * and uint8 output skips both and is copied directly: runs of consecutive whole rows as
  * one block; outputs too large for the caches with non-temporal stores of whole aligned
- * 64-byte lines only (row_writer), flipped rows reversed first in scratch.
+ * 64-byte lines only (row_writer), flipped rows reversed first in scratch, or on VBMI
+ * CPUs each aligned output line reversed straight from its source rows.
  *
  * Samples are integers in units of 2^-16 grey level (FA_VONE = one level), so float32
  * holds them exactly. Bilinear sampling is fixed point, the same integer formula on
@@ -1477,6 +1478,76 @@ FA_TARGET_VBMI static void reverse_forward_vbmi(uint8_t *d, const uint8_t *s, in
 }
 #endif
 
+#if FA_AVX2
+/* Window of source row `src` (its R bytes) for the output line at row offset b (any
+   sign) of a left-right reversal: bytes lo .. lo + 127, lo = R - C - b - 63, loaded
+   masked to the row where the window leaves it. */
+FA_VBMI_INLINE __m512i reversed_part(const uint8_t *src, int64_t R, int64_t b, int C,
+                                     const __m512i *index)
+{
+    const int64_t lo = R - C - b - 63;
+    const int phase = (int)(((b % C) + C) % C);
+    __m512i a, c;
+    if (lo >= 0 && lo + 128 <= R) {
+        a = _mm512_loadu_si512(src + lo);
+        c = _mm512_loadu_si512(src + lo + 64);
+    } else {
+        /* byte k of the window is in the row when 0 <= lo + k < R */
+        const int64_t k0 = lo < 0 ? -lo : 0, k1 = R - lo < 128 ? R - lo : 128;
+        const __mmask64 below = k0 >= 64 ? ~0ull : (1ull << k0) - 1;
+        const __mmask64 upto = k1 >= 64 ? ~0ull : (k1 <= 0 ? 0 : (1ull << k1) - 1);
+        const __mmask64 below2 = k0 <= 64 ? 0 : (k0 >= 128 ? ~0ull : (1ull << (k0 - 64)) - 1);
+        const __mmask64 upto2 = k1 <= 64 ? 0 : (k1 >= 128 ? ~0ull : (1ull << (k1 - 64)) - 1);
+        a = _mm512_maskz_loadu_epi8(upto & ~below, src + lo);
+        c = _mm512_maskz_loadu_epi8(upto2 & ~below2, src + lo + 64);
+    }
+    return _mm512_permutex2var_epi8(a, index[phase], c);
+}
+
+/* Output rows 0 .. n - 1 from `out` on (a contiguous run of R = ow C bytes each, R >=
+   64), each the left-right reversal of source row rows[y] (its leftmost pixel read),
+   written as the aligned 64-byte lines of the run: each line from a 128-byte window of
+   every row it overlaps, reversed by one vpermt2b (line byte t at row offset b takes
+   window byte 63 - t + 2 ((b + t) mod C)), streamed when whole inside the run, else
+   stored masked to it. No scratch row and no line written in parts. */
+FA_TARGET_VBMI static void reverse_lines_vbmi(uint8_t *out, const uint8_t *const *rows, int64_t n,
+                                              int64_t R, int C)
+{
+    __m512i index[4];
+    for (int p = 0; p < C; ++p) {
+        uint8_t b[64];
+        for (int t = 0; t < 64; ++t)
+            b[t] = (uint8_t)(63 - t + 2 * ((p + t) % C));
+        index[p] = _mm512_loadu_si512(b);
+    }
+    uint8_t *const last = out + n * R;
+    int64_t y = 0;
+    for (uint8_t *line = (uint8_t *)((uintptr_t)out & ~(uintptr_t)63); line < last; line += 64) {
+        const int64_t o = line - out;
+        while ((y + 1) * R <= o) {
+            ++y;
+            if (y + 2 < n)
+                for (int64_t k = 0; k < R; k += 64)
+                    _mm_prefetch((const char *)rows[y + 2] + k, _MM_HINT_T0);
+        }
+        __m512i v = reversed_part(rows[y], R, o - y * R, C, index);
+        const int64_t split = (y + 1) * R - o; /* bytes of the line in row y */
+        if (split < 64 && y + 1 < n)
+            v = _mm512_mask_blend_epi8(((__mmask64)1 << split) - 1,
+                                       reversed_part(rows[y + 1], R, o - (y + 1) * R, C, index),
+                                       v);
+        if (line >= out && line + 64 <= last) {
+            _mm512_stream_si512((void *)line, v);
+        } else {
+            const int64_t from = line < out ? out - line : 0;
+            const int64_t to = last - line < 64 ? last - line : 64;
+            const __mmask64 keep = (to >= 64 ? ~0ull : (1ull << to) - 1) & ~((1ull << from) - 1);
+            _mm512_mask_storeu_epi8(line, keep, v);
+        }
+    }
+}
+#endif
+
 /* Consecutive output bytes, written in order. Plain stores; or, for outputs too large
    for the caches, non-temporal stores of whole aligned 64-byte lines, a line's bytes
    gathered in `line` until it is whole, so that no line is written in parts (a partly
@@ -1649,6 +1720,21 @@ static int64_t copy_rows(const image_ctx *ic, int C, int interp, const axis_tabl
                       a->src_row_stride == row;
     row_writer w;
     writer_init(&w, ic, C, ic->dst8 + y0 * row);
+#if FA_AVX2
+    /* Left-right flips of streamed outputs: straight to aligned lines. */
+    int flipped = w.vbmi && tx->run == -1 && !tx->has_fill && row >= 64 && end > y0;
+    for (int64_t y = y0; flipped && y < end; ++y)
+        flipped = source[y - y0] >= 0;
+    const uint8_t **rows = flipped ? malloc((size_t)(end - y0) * sizeof(*rows)) : NULL;
+    if (rows) {
+        for (int64_t y = y0; y < end; ++y)
+            rows[y - y0] = ic->src + source[y - y0] * a->src_row_stride + tx->i0[a->ow - 1] * C;
+        reverse_lines_vbmi(ic->dst8 + y0 * row, rows, end - y0, row, C);
+        free(rows);
+        free(source);
+        return end;
+    }
+#endif
     for (int64_t y = y0; y < end;) {
         const int64_t yi = source[y - y0];
         int64_t k = 1;
