@@ -1480,15 +1480,17 @@ FA_TARGET_VBMI static void reverse_forward_vbmi(uint8_t *d, const uint8_t *s, in
 
 #if FA_AVX2
 /* Window of source row `src` (its R bytes) for the output line at row offset b (any
-   sign) of a left-right reversal: bytes lo .. lo + 127, lo = R - C - b - 63, loaded
-   masked to the row where the window leaves it. */
+   sign) of a left-right reversal: bytes lo .. lo + 127, lo = R - C - b - 63; plain
+   loads where the window lies in [first, end) (the source image's bytes), else loaded
+   masked to the row. */
 FA_VBMI_INLINE __m512i reversed_part(const uint8_t *src, int64_t R, int64_t b, int C,
-                                     const __m512i *index)
+                                     const __m512i *index, const uint8_t *first,
+                                     const uint8_t *end)
 {
     const int64_t lo = R - C - b - 63;
     const int phase = (int)(((b % C) + C) % C);
     __m512i a, c;
-    if (lo >= 0 && lo + 128 <= R) {
+    if ((lo >= 0 && lo + 128 <= R) || (src + lo >= first && src + lo + 128 <= end)) {
         a = _mm512_loadu_si512(src + lo);
         c = _mm512_loadu_si512(src + lo + 64);
     } else {
@@ -1505,13 +1507,15 @@ FA_VBMI_INLINE __m512i reversed_part(const uint8_t *src, int64_t R, int64_t b, i
 }
 
 /* Output rows 0 .. n - 1 from `out` on (a contiguous run of R = ow C bytes each, R >=
-   64), each the left-right reversal of source row rows[y] (its leftmost pixel read),
-   written as the aligned 64-byte lines of the run: each line from a 128-byte window of
-   every row it overlaps, reversed by one vpermt2b (line byte t at row offset b takes
-   window byte 63 - t + 2 ((b + t) mod C)), streamed when whole inside the run, else
-   stored masked to it. No scratch row and no line written in parts. */
+   64), each the left-right reversal of source row rows[y] (its leftmost pixel read;
+   the bytes [first, end) may be read too), written as the aligned 64-byte lines of
+   the run: each line from a 128-byte window of every row it overlaps, reversed by one
+   vpermt2b (line byte t at row offset b takes window byte 63 - t + 2 ((b + t) mod C)),
+   streamed when whole inside the run, else stored masked to it. No scratch row and no
+   line written in parts. */
 FA_TARGET_VBMI static void reverse_lines_vbmi(uint8_t *out, const uint8_t *const *rows, int64_t n,
-                                              int64_t R, int C)
+                                              int64_t R, int C, const uint8_t *first,
+                                              const uint8_t *end)
 {
     __m512i index[4];
     for (int p = 0; p < C; ++p) {
@@ -1530,11 +1534,12 @@ FA_TARGET_VBMI static void reverse_lines_vbmi(uint8_t *out, const uint8_t *const
                 for (int64_t k = 0; k < R; k += 64)
                     _mm_prefetch((const char *)rows[y + 2] + k, _MM_HINT_T0);
         }
-        __m512i v = reversed_part(rows[y], R, o - y * R, C, index);
+        __m512i v = reversed_part(rows[y], R, o - y * R, C, index, first, end);
         const int64_t split = (y + 1) * R - o; /* bytes of the line in row y */
         if (split < 64 && y + 1 < n)
             v = _mm512_mask_blend_epi8(((__mmask64)1 << split) - 1,
-                                       reversed_part(rows[y + 1], R, o - (y + 1) * R, C, index),
+                                       reversed_part(rows[y + 1], R, o - (y + 1) * R, C, index,
+                                                     first, end),
                                        v);
         if (line >= out && line + 64 <= last) {
             _mm512_stream_si512((void *)line, v);
@@ -1729,7 +1734,9 @@ static int64_t copy_rows(const image_ctx *ic, int C, int interp, const axis_tabl
     if (rows) {
         for (int64_t y = y0; y < end; ++y)
             rows[y - y0] = ic->src + source[y - y0] * a->src_row_stride + tx->i0[a->ow - 1] * C;
-        reverse_lines_vbmi(ic->dst8 + y0 * row, rows, end - y0, row, C);
+        /* the image's bytes, when rows go down in memory (else none: masked loads) */
+        const uint8_t *last = ic->src + (ic->extent > 0 ? ic->extent : 0);
+        reverse_lines_vbmi(ic->dst8 + y0 * row, rows, end - y0, row, C, ic->src, last);
         free(rows);
         free(source);
         return end;
