@@ -308,6 +308,13 @@ def test_blend_is_the_rounded_weighted_sum(channels):
     frac = np.abs(want - np.floor(want) - 0.5)
     ok = np.abs(got - np.floor(want + 0.5)) == 0
     assert np.all(ok | (frac < 1e-3))
+    # bit for bit: float32 products summed in order, clipped, rounded half up
+    w32 = w.astype(np.float32)
+    acc32 = w32[:, 0, None, None, None] * batches[0].astype(np.float32)
+    for k in range(1, 4):
+        acc32 = acc32 + w32[:, k, None, None, None] * batches[k].astype(np.float32)
+    exact = np.floor(np.clip(acc32 + np.float32(0.0), 0, 255) + np.float32(0.5))
+    np.testing.assert_array_equal(got, exact.astype(np.uint8))
     # one weight row for the batch; threads do not matter; 3-D in, 3-D out
     same = ops.blend(batches, w[0], threads=3)
     assert np.array_equal(same, ops.blend(batches, np.tile(w[0], (5, 1)), threads=1))
