@@ -402,9 +402,9 @@ __attribute__((target("avx2"))) static int64_t blend_avx2(const fa_blend_args *a
             const __m256 wk = _mm256_set1_ps(w[k]);
             const __m256i px = _mm256_loadu_si256((const __m256i *)(a->srcs[k] + i * a->size + e));
             for (int j = 0; j < 4; ++j) {
-                const __m128i q = j < 2 ? _mm256_castsi256_si128(px) : _mm256_extracti128_si256(px, 1);
-                const __m256 v = _mm256_mul_ps(
-                    wk, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(q, 8 * (j & 1)))));
+                const __m128i h = j < 2 ? _mm256_castsi256_si128(px) : _mm256_extracti128_si256(px, 1);
+                const __m128i q = j & 1 ? _mm_srli_si128(h, 8) : h;
+                const __m256 v = _mm256_mul_ps(wk, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q)));
                 acc[j] = k == 0 ? v : _mm256_add_ps(acc[j], v);
             }
         }
