@@ -1479,6 +1479,17 @@ FA_TARGET_VBMI static void reverse_forward_vbmi(uint8_t *d, const uint8_t *s, in
 #endif
 
 #if FA_AVX2
+/* Bits [from, to) of a 64-bit mask (either end may lie outside 0 .. 64). */
+FA_INLINE __mmask64 bits_between(int64_t from, int64_t to)
+{
+    from = from < 0 ? 0 : from;
+    to = to > 64 ? 64 : to;
+    if (from >= to)
+        return 0;
+    const uint64_t upto = to == 64 ? ~0ull : (1ull << to) - 1;
+    return (__mmask64)(upto & ~((1ull << from) - 1));
+}
+
 /* Window of source row `src` (its R bytes) for the output line at row offset b (any
    sign) of a left-right reversal: bytes lo .. lo + 127, lo = R - C - b - 63; plain
    loads where the window lies in [first, end) (the source image's bytes), else loaded
@@ -1494,28 +1505,23 @@ FA_VBMI_INLINE __m512i reversed_part(const uint8_t *src, int64_t R, int64_t b, i
         a = _mm512_loadu_si512(src + lo);
         c = _mm512_loadu_si512(src + lo + 64);
     } else {
-        /* byte k of the window is in the row when 0 <= lo + k < R */
-        const int64_t k0 = lo < 0 ? -lo : 0, k1 = R - lo < 128 ? R - lo : 128;
-        const __mmask64 below = k0 >= 64 ? ~0ull : (1ull << k0) - 1;
-        const __mmask64 upto = k1 >= 64 ? ~0ull : (k1 <= 0 ? 0 : (1ull << k1) - 1);
-        const __mmask64 below2 = k0 <= 64 ? 0 : (k0 >= 128 ? ~0ull : (1ull << (k0 - 64)) - 1);
-        const __mmask64 upto2 = k1 <= 64 ? 0 : (k1 >= 128 ? ~0ull : (1ull << (k1 - 64)) - 1);
-        a = _mm512_maskz_loadu_epi8(upto & ~below, src + lo);
-        c = _mm512_maskz_loadu_epi8(upto2 & ~below2, src + lo + 64);
+        /* byte k of the window is in the row when -lo <= k < R - lo */
+        a = _mm512_maskz_loadu_epi8(bits_between(-lo, R - lo), src + lo);
+        c = _mm512_maskz_loadu_epi8(bits_between(-lo - 64, R - lo - 64), src + lo + 64);
     }
     return _mm512_permutex2var_epi8(a, index[phase], c);
 }
 
 /* Output rows 0 .. n - 1 from `out` on (a contiguous run of R = ow C bytes each, R >=
-   64), each the left-right reversal of source row rows[y] (its leftmost pixel read;
-   the bytes [first, end) may be read too), written as the aligned 64-byte lines of
+   64), each the left-right reversal of the R bytes at base + source[y] * stride (its
+   leftmost pixel read; the bytes [first, end) may be read too), written as the aligned 64-byte lines of
    the run: each line from a 128-byte window of every row it overlaps, reversed by one
    vpermt2b (line byte t at row offset b takes window byte 63 - t + 2 ((b + t) mod C)),
    streamed when whole inside the run, else stored masked to it. No scratch row and no
    line written in parts. */
-FA_TARGET_VBMI static void reverse_lines_vbmi(uint8_t *out, const uint8_t *const *rows, int64_t n,
-                                              int64_t R, int C, const uint8_t *first,
-                                              const uint8_t *end)
+FA_TARGET_VBMI static void reverse_lines_vbmi(uint8_t *out, const uint8_t *base, int64_t stride,
+                                              const int64_t *source, int64_t n, int64_t R,
+                                              int C, const uint8_t *first, const uint8_t *end)
 {
     __m512i index[4];
     for (int p = 0; p < C; ++p) {
@@ -1532,23 +1538,19 @@ FA_TARGET_VBMI static void reverse_lines_vbmi(uint8_t *out, const uint8_t *const
             ++y;
             if (y + 2 < n)
                 for (int64_t k = 0; k < R; k += 64)
-                    _mm_prefetch((const char *)rows[y + 2] + k, _MM_HINT_T0);
+                    _mm_prefetch((const char *)base + source[y + 2] * stride + k, _MM_HINT_T0);
         }
-        __m512i v = reversed_part(rows[y], R, o - y * R, C, index, first, end);
+        __m512i v = reversed_part(base + source[y] * stride, R, o - y * R, C, index, first, end);
         const int64_t split = (y + 1) * R - o; /* bytes of the line in row y */
         if (split < 64 && y + 1 < n)
-            v = _mm512_mask_blend_epi8(((__mmask64)1 << split) - 1,
-                                       reversed_part(rows[y + 1], R, o - (y + 1) * R, C, index,
-                                                     first, end),
+            v = _mm512_mask_blend_epi8(bits_between(0, split),
+                                       reversed_part(base + source[y + 1] * stride, R,
+                                                     o - (y + 1) * R, C, index, first, end),
                                        v);
-        if (line >= out && line + 64 <= last) {
+        if (line >= out && line + 64 <= last)
             _mm512_stream_si512((void *)line, v);
-        } else {
-            const int64_t from = line < out ? out - line : 0;
-            const int64_t to = last - line < 64 ? last - line : 64;
-            const __mmask64 keep = (to >= 64 ? ~0ull : (1ull << to) - 1) & ~((1ull << from) - 1);
-            _mm512_mask_storeu_epi8(line, keep, v);
-        }
+        else
+            _mm512_mask_storeu_epi8(line, bits_between(out - line, last - line), v);
     }
 }
 #endif
@@ -1730,14 +1732,11 @@ static int64_t copy_rows(const image_ctx *ic, int C, int interp, const axis_tabl
     int flipped = w.vbmi && tx->run == -1 && !tx->has_fill && row >= 64 && end > y0;
     for (int64_t y = y0; flipped && y < end; ++y)
         flipped = source[y - y0] >= 0;
-    const uint8_t **rows = flipped ? malloc((size_t)(end - y0) * sizeof(*rows)) : NULL;
-    if (rows) {
-        for (int64_t y = y0; y < end; ++y)
-            rows[y - y0] = ic->src + source[y - y0] * a->src_row_stride + tx->i0[a->ow - 1] * C;
+    if (flipped) {
         /* the image's bytes, when rows go down in memory (else none: masked loads) */
         const uint8_t *last = ic->src + (ic->extent > 0 ? ic->extent : 0);
-        reverse_lines_vbmi(ic->dst8 + y0 * row, rows, end - y0, row, C, ic->src, last);
-        free(rows);
+        reverse_lines_vbmi(ic->dst8 + y0 * row, ic->src + tx->i0[a->ow - 1] * C,
+                           a->src_row_stride, source, end - y0, row, C, ic->src, last);
         free(source);
         return end;
     }

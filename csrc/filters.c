@@ -17,8 +17,8 @@
 
 #define FA_INLINE static inline __attribute__((always_inline))
 
-/* Loops that gain from wider vectors get an AVX2 clone chosen at load time, and the
-   blend an AVX2 kernel, where the compiler makes them (GCC on x86-64). */
+/* Loops that gain from wider vectors get an AVX2 clone chosen at load time (the grey
+   sums), and the blend an AVX2 kernel, where the compiler makes them (GCC on x86-64). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define FA_CLONES __attribute__((target_clones("avx2", "default")))
 #define FA_AVX2 1
@@ -422,7 +422,7 @@ __attribute__((target("avx2"))) static int64_t blend_avx2(const fa_blend_args *a
 }
 #endif
 
-FA_CLONES static int blend_task(void *ctx, int64_t i)
+static int blend_task(void *ctx, int64_t i)
 {
     const fa_blend_args *a = ctx;
     const float *w = a->weights + i * a->k_count;

@@ -1,9 +1,9 @@
 /*
  * The AVX2 general-path kernels that split gathered pixel pairs into channels, compiled
  * twice by augment.c: with pshufb (AVX2), and with one masked vpermi2b per channel and
- * row (AVX-512 VBMI), which computes the same integers. The VBMI build samples blocks
- * of sixteen pixels in 512-bit vectors (run16, replicate16), the rest of a run by
- * eight; finishing stays 256-bit (finish8 on each half).
+ * row (AVX-512 VBMI), which computes the same integers. The VBMI build also samples
+ * and finishes blocks of sixteen pixels in 512-bit vectors (run16, replicate16,
+ * nearest16, finish16), the rest of a run by eight.
  *
  * Included with FA_ROWS_FN (the functions' attributes), FA_ROWS(name) (their names)
  * and FA_ROWS_VBMI (0 or 1) defined. The pshufb masks (ma, mb) are built only for the
@@ -49,6 +49,13 @@ FA_ROWS_FN __m512i mix_y16(__m512i top, __m512i bottom, __m512i wy, int grey)
     const __m512i v = _mm512_madd_epi16(pair, wy);
     return _mm512_srli_epi32(_mm512_add_epi32(v, _mm512_set1_epi32(grey ? FA_GREY_ROUND : FA_VROUND)),
                              grey ? FA_VSHIFT + FA_VBITS : FA_VSHIFT);
+}
+
+/* The positions x0 .. x0 + 7 and x0 + 8 .. x0 + 15 of a sixteen-pixel block. */
+FA_ROWS_FN void positions16(int64_t x0, __m512d *k0, __m512d *k1)
+{
+    *k0 = _mm512_add_pd(_mm512_set1_pd((double)x0), _mm512_setr_pd(0, 1, 2, 3, 4, 5, 6, 7));
+    *k1 = _mm512_add_pd(*k0, _mm512_set1_pd(8.0));
 }
 
 /* A 256-bit constant of finish_consts in both halves. */
@@ -161,11 +168,10 @@ FA_ROWS_FN void interpolate16(const image_ctx *ic, int C, const finish_consts *k
     }
     for (int c = 0; C > 1 && c < C; ++c) {
         /* dword j: bytes c and C + c of pixel j's 8 bytes (byte 8 j of ta:tb) */
-        const __m512i at = _mm512_add_epi32(
-            _mm512_mullo_epi32(_mm512_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88,
-                                                 96, 104, 112, 120),
-                               _mm512_set1_epi32(0x10001)),
-            _mm512_set1_epi32(c | (C + c) << 16));
+        const __m512i pixel = _mm512_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88,
+                                                96, 104, 112, 120);
+        const __m512i at = _mm512_add_epi32(_mm512_or_si512(pixel, _mm512_slli_epi32(pixel, 16)),
+                                            _mm512_set1_epi32(c | (C + c) << 16));
         const __mmask64 low = 0x5555555555555555ull;
         const __m512i t = _mm512_madd_epi16(_mm512_maskz_permutex2var_epi8(low, ta, at, tb), wx);
         const __m512i b = _mm512_madd_epi16(_mm512_maskz_permutex2var_epi8(low, ba, at, bb), wx);
@@ -184,9 +190,8 @@ FA_ROWS_FN int64_t run16(const image_ctx *ic, int C, const row_line *l, const fi
     const __m512d rx = _mm512_set1_pd(l->rx), sx = _mm512_set1_pd(l->sx);
     const __m512d ry = _mm512_set1_pd(l->ry), sy = _mm512_set1_pd(l->sy);
     const __m512d step = _mm512_set1_pd(16.0);
-    __m512d k0 = _mm512_add_pd(_mm512_set1_pd((double)x0),
-                               _mm512_setr_pd(0, 1, 2, 3, 4, 5, 6, 7));
-    __m512d k1 = _mm512_add_pd(k0, _mm512_set1_pd(8.0));
+    __m512d k0, k1;
+    positions16(x0, &k0, &k1);
     const __m512i stride = _mm512_set1_epi32((int32_t)rs), frac = _mm512_set1_epi32(FA_WONE - 1);
     int64_t x = x0;
     for (; x + 16 <= x1; x += 16) {
@@ -201,14 +206,14 @@ FA_ROWS_FN int64_t run16(const image_ctx *ic, int C, const row_line *l, const fi
         const __m512i off = _mm512_add_epi32(_mm512_mullo_epi32(iy, stride), col);
         if (C == 1) {
             interpolate16(ic, C, k, _mm512_i32gather_epi32(off, top, 1), _mm512_setzero_si512(),
-                     _mm512_i32gather_epi32(off, bottom, 1), _mm512_setzero_si512(), wx, wy,
-                     y, x, kind);
+                          _mm512_i32gather_epi32(off, bottom, 1), _mm512_setzero_si512(), wx, wy,
+                          y, x, kind);
             continue;
         }
         const __m256i ia = _mm512_castsi512_si256(off), ib = _mm512_extracti64x4_epi64(off, 1);
-        interpolate16(ic, C, k, _mm512_i32gather_epi64(ia, top, 1), _mm512_i32gather_epi64(ib, top, 1),
-                 _mm512_i32gather_epi64(ia, bottom, 1), _mm512_i32gather_epi64(ib, bottom, 1),
-                 wx, wy, y, x, kind);
+        interpolate16(ic, C, k, _mm512_i32gather_epi64(ia, top, 1),
+                      _mm512_i32gather_epi64(ib, top, 1), _mm512_i32gather_epi64(ia, bottom, 1),
+                      _mm512_i32gather_epi64(ib, bottom, 1), wx, wy, y, x, kind);
     }
     return x;
 }
@@ -228,9 +233,8 @@ FA_ROWS_FN int64_t replicate16(const image_ctx *ic, int C, const row_line *l,
     const __m512d ylo = _mm512_set1_pd(lo[1]), yhi = _mm512_set1_pd(hi[1]);
     const __m512d zero = _mm512_setzero_pd(), unit = _mm512_set1_pd(1.0);
     const __m512d step = _mm512_set1_pd(16.0);
-    __m512d k0 = _mm512_add_pd(_mm512_set1_pd((double)x0),
-                               _mm512_setr_pd(0, 1, 2, 3, 4, 5, 6, 7));
-    __m512d k1 = _mm512_add_pd(k0, _mm512_set1_pd(8.0));
+    __m512d k0, k1;
+    positions16(x0, &k0, &k1);
     const __m512i zi = _mm512_setzero_si512();
     const __m512i sxmax = _mm512_set1_epi32((int32_t)(a->w - 1) * FA_WONE);
     const __m512i symax = _mm512_set1_epi32((int32_t)(a->h - 1) * FA_WONE);
@@ -258,9 +262,9 @@ FA_ROWS_FN int64_t replicate16(const image_ctx *ic, int C, const row_line *l,
             const __m512i start = _mm512_min_epi32(ix, _mm512_sub_epi32(ixmax, _mm512_set1_epi32(2)));
             const __m512i shift = _mm512_slli_epi32(_mm512_sub_epi32(ix, start), 3);
             const __m512i off = _mm512_add_epi32(row, start);
-            interpolate16(ic, C, k, _mm512_srlv_epi32(_mm512_i32gather_epi32(off, top, 1), shift), zi,
-                     _mm512_srlv_epi32(_mm512_i32gather_epi32(off, bottom, 1), shift), zi,
-                     wx, wy, y, x, kind);
+            interpolate16(ic, C, k, _mm512_srlv_epi32(_mm512_i32gather_epi32(off, top, 1), shift),
+                          zi, _mm512_srlv_epi32(_mm512_i32gather_epi32(off, bottom, 1), shift), zi,
+                          wx, wy, y, x, kind);
             continue;
         }
         __m512i col = C == 4 ? _mm512_slli_epi32(ix, 2) : _mm512_add_epi32(ix, _mm512_add_epi32(ix, ix));
@@ -277,9 +281,10 @@ FA_ROWS_FN int64_t replicate16(const image_ctx *ic, int C, const row_line *l,
         const __m512i off = _mm512_add_epi32(row, col);
         const __m256i ia = _mm512_castsi512_si256(off), ib = _mm512_extracti64x4_epi64(off, 1);
         interpolate16(ic, C, k, _mm512_srlv_epi64(_mm512_i32gather_epi64(ia, top, 1), sa),
-                 _mm512_srlv_epi64(_mm512_i32gather_epi64(ib, top, 1), sb),
-                 _mm512_srlv_epi64(_mm512_i32gather_epi64(ia, bottom, 1), sa),
-                 _mm512_srlv_epi64(_mm512_i32gather_epi64(ib, bottom, 1), sb), wx, wy, y, x, kind);
+                      _mm512_srlv_epi64(_mm512_i32gather_epi64(ib, top, 1), sb),
+                      _mm512_srlv_epi64(_mm512_i32gather_epi64(ia, bottom, 1), sa),
+                      _mm512_srlv_epi64(_mm512_i32gather_epi64(ib, bottom, 1), sb), wx, wy, y, x,
+                      kind);
     }
     return x;
 }
@@ -298,8 +303,8 @@ FA_ROWS_FN int64_t nearest16(const image_ctx *ic, int C, const row_line *l, int6
     const __m512d xlo = _mm512_set1_pd(l->xlo), xhi = _mm512_set1_pd(l->xhi);
     const __m512d ylo = _mm512_set1_pd(l->ylo), yhi = _mm512_set1_pd(l->yhi);
     const __m512d half = _mm512_set1_pd(0.5), step = _mm512_set1_pd(16.0);
-    __m512d k0 = _mm512_setr_pd(0, 1, 2, 3, 4, 5, 6, 7);
-    __m512d k1 = _mm512_add_pd(k0, _mm512_set1_pd(8.0));
+    __m512d k0, k1;
+    positions16(0, &k0, &k1);
     const __m512i zi = _mm512_setzero_si512(), byte = _mm512_set1_epi32(255);
     const __m512i xmax = _mm512_set1_epi32((int32_t)a->w - 1);
     const __m512i ymax = _mm512_set1_epi32((int32_t)a->h - 1);
