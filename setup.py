@@ -29,10 +29,12 @@ EXTENSIONS = [
             "fastaug/_kernels.pyx",
             f"{CSRC}/augment.c",
             f"{CSRC}/lut.c",
+            f"{CSRC}/sequence.c",
+            f"{CSRC}/filters.c",
             f"{CSRC}/parallel.c",
         ],
         "depends": [f"{CSRC}/fastaug.h", f"{CSRC}/border.h", f"{CSRC}/parallel.h",
-                    f"{CSRC}/warp_rows.h"],
+                    f"{CSRC}/warp_rows.h", f"{CSRC}/filters.h"],
     },
     {
         "name": "fastaug._filters",

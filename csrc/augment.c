@@ -98,11 +98,16 @@
 #define FA_MAGIC_BITS 0x4338000000000000LL
 
 /* Vector kernels can be switched off, or limited to AVX2 (tests compare the paths). */
-static int fa_simd_level = 2;
+static int simd_level = 2;
 
 void fa_set_simd(int level)
 {
-    fa_simd_level = level;
+    simd_level = level;
+}
+
+int fa_get_simd(void)
+{
+    return simd_level;
 }
 
 typedef struct {
@@ -1986,8 +1991,8 @@ int fa_augment(const fa_augment_args *a)
 #if FA_AVX2
     /* Gathers take 32-bit offsets within an image, and read 4 bytes. */
     const int64_t extent = a->src_row_stride * (a->h - 1) + a->w * a->c;
-    plan.vector = fa_simd_level > 0 && __builtin_cpu_supports("avx2");
-    plan.vbmi = plan.vector && fa_simd_level > 1 && __builtin_cpu_supports("avx512vbmi") &&
+    plan.vector = simd_level > 0 && __builtin_cpu_supports("avx2");
+    plan.vbmi = plan.vector && simd_level > 1 && __builtin_cpu_supports("avx512vbmi") &&
                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
     plan.avx2 = plan.vector && extent >= 4 &&
                 a->src_row_stride * a->h + a->w * a->c < ((int64_t)1 << 31);

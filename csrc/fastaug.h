@@ -65,10 +65,49 @@ typedef struct {
 
 void fa_lut(const fa_lut_args *args);
 
+/* Per-image sequences of steps (csrc/sequence.c): image i runs its steps s = 0..S-1 in
+   order, each on the result of the one before, the last writing dst[i]. */
+typedef enum {
+    FA_STEP_NONE = 0,         /* no work */
+    FA_STEP_LUT = 1,          /* tables (C, 256) */
+    FA_STEP_AUTOCONTRAST = 2, /* torchvision's, on the colour channels (alpha kept) */
+    FA_STEP_EQUALIZE = 3,     /* PIL's, likewise */
+    FA_STEP_AUGMENT = 4,      /* fa_augment: inverse, color, fill constant cval */
+    FA_STEP_SHARPNESS = 5     /* 3x3 smoothing blend: weights, offset */
+} fa_step;
+
+typedef struct {
+    const uint8_t *src; /* (N, H, W, C) as fa_augment_args */
+    int64_t n, h, w, c;
+    int64_t src_image_stride, src_row_stride;
+    uint8_t *dst; /* C-contiguous (N, H, W, C) */
+    int64_t steps; /* S */
+    const int32_t *kind;   /* (N, S) fa_step */
+    const double *inverse; /* (N, S, 2, 3) destination-to-source */
+    const double *color;   /* (N, S, C, C + 1) */
+    /* (N, S, C): an augment step adds gray[c] * m to the offset of colour row c, m the
+       mean grey (weights as fa_gray_sums) of its input warped by inverse; all zero: no
+       such term */
+    const double *gray;
+    float gray_weights[3];
+    const uint8_t *tables; /* (N, S, C, 256) */
+    const float *weights;  /* (N, S, 2): inside the one-pixel frame, round(w0 x + w1
+                              round(smooth x) + offset), smooth = [[1 1 1] [1 5 1] [1 1 1]] / 13 */
+    float offset;
+    int interp; /* fa_interp */
+    uint8_t cval[4];
+    int threads;
+} fa_sequence_args;
+
+/* Returns 0, or -1 when scratch memory could not be allocated. */
+int fa_sequence(const fa_sequence_args *args);
+
 /* The vector sampling kernels allowed: 0 none (scalar code), 1 AVX2, 2 AVX2 and the
    AVX-512 VBMI channel split too (the default: whatever the CPU has). Results are
-   identical at every level (tests compare them). */
+   identical at every level (tests compare them). fa_sequence's sharpening is AVX2 at
+   levels 1 and 2. */
 void fa_set_simd(int level);
+int fa_get_simd(void);
 
 /* The lookup-table implementation: request 0 selects portable C, 1 the fastest the CPU
    has, -1 leaves the choice alone. Returns 1 when that is AVX-512 VBMI, else 0. */

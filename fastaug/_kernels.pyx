@@ -6,7 +6,7 @@ arrive with the dtype, shape and memory layout each kernel expects, so nothing h
 checks them again. The GIL is released around every kernel call.
 """
 cimport numpy as cnp
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int32_t, int64_t, uint8_t
 
 cnp.import_array()
 
@@ -41,8 +41,27 @@ cdef extern from "fastaug.h" nogil:
         int64_t table_stride
         int threads
 
+    ctypedef struct fa_sequence_args:
+        const uint8_t *src
+        int64_t n, h, w, c
+        int64_t src_image_stride, src_row_stride
+        uint8_t *dst
+        int64_t steps
+        const int32_t *kind
+        const double *inverse
+        const double *color
+        const double *gray
+        float gray_weights[3]
+        const uint8_t *tables
+        const float *weights
+        float offset
+        int interp
+        uint8_t cval[4]
+        int threads
+
     int fa_augment(const fa_augment_args *args)
     void fa_lut(const fa_lut_args *args)
+    int fa_sequence(const fa_sequence_args *args)
     int fa_max_threads()
     int fa_has_openmp()
     int64_t fa_border_index(int64_t i, int64_t n, int mode)
@@ -124,6 +143,45 @@ def lut(cnp.ndarray src, cnp.ndarray dst, cnp.ndarray tables, int threads):
     a.threads = threads
     with nogil:
         fa_lut(&a)
+
+
+def sequence(cnp.ndarray src, cnp.ndarray dst, cnp.ndarray kind, cnp.ndarray inverse,
+             cnp.ndarray color, cnp.ndarray gray, cnp.ndarray gray_weights,
+             cnp.ndarray tables, cnp.ndarray weights, float offset, int interp,
+             cnp.ndarray cval, int threads):
+    """Run per-image step sequences: ``src`` (N, H, W, C) uint8 with pixel stride C and
+    channel stride 1; ``dst`` C-contiguous; ``kind`` (N, S) int32; ``inverse``
+    (N, S, 2, 3), ``color`` (N, S, C, C + 1), ``gray`` (N, S, C) float64;
+    ``gray_weights`` (3,) float32; ``tables`` (N, S, C, 256) uint8; ``weights``
+    (N, S, 2) float32; ``cval`` (4,) uint8; all C-contiguous."""
+    cdef fa_sequence_args a
+    cdef int k, rc
+    a.src = <const uint8_t *>cnp.PyArray_DATA(src)
+    a.n = cnp.PyArray_DIM(src, 0)
+    a.h = cnp.PyArray_DIM(src, 1)
+    a.w = cnp.PyArray_DIM(src, 2)
+    a.c = cnp.PyArray_DIM(src, 3)
+    a.src_image_stride = cnp.PyArray_STRIDE(src, 0)
+    a.src_row_stride = cnp.PyArray_STRIDE(src, 1)
+    a.dst = <uint8_t *>cnp.PyArray_DATA(dst)
+    a.steps = cnp.PyArray_DIM(kind, 1)
+    a.kind = <const int32_t *>cnp.PyArray_DATA(kind)
+    a.inverse = <const double *>cnp.PyArray_DATA(inverse)
+    a.color = <const double *>cnp.PyArray_DATA(color)
+    a.gray = <const double *>cnp.PyArray_DATA(gray)
+    for k in range(3):
+        a.gray_weights[k] = (<const float *>cnp.PyArray_DATA(gray_weights))[k]
+    a.tables = <const uint8_t *>cnp.PyArray_DATA(tables)
+    a.weights = <const float *>cnp.PyArray_DATA(weights)
+    a.offset = offset
+    a.interp = interp
+    for k in range(4):
+        a.cval[k] = (<const uint8_t *>cnp.PyArray_DATA(cval))[k]
+    a.threads = threads
+    with nogil:
+        rc = fa_sequence(&a)
+    if rc != 0:
+        raise MemoryError("fastaug: out of memory for kernel scratch buffers")
 
 
 _LUT_PATHS = ("portable", "avx512vbmi")

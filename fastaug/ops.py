@@ -1131,3 +1131,140 @@ def histogram(images: np.ndarray, *, threads: int | None = None) -> np.ndarray:
     if n:
         _filters_ext().histogram(src, hist, threads)
     return hist
+
+
+# ---- per-image step sequences ----
+
+#: Step kinds of :func:`sequence` and their codes.
+STEP_KINDS = {"none": 0, "lut": 1, "autocontrast": 2, "equalize": 3, "augment": 4,
+              "sharpness": 5}
+
+
+def _step_array(value, shape: tuple, name: str, default, needed: bool = False) -> np.ndarray:
+    """A (N, S, ...) float64 step parameter; ``default`` when None, unless ``needed``."""
+    if value is None:
+        if needed:
+            raise ValueError(f"{name} must be given for the steps of kinds")
+        return np.ascontiguousarray(np.broadcast_to(default, shape), np.float64)
+    arr = _float_array(value, name)
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
+    if np.abs(arr).max(initial=0.0) > np.finfo(np.float32).max:
+        raise ValueError(f"{name} must fit in float32 (|value| <= 3.4e38)")
+    return np.ascontiguousarray(arr)
+
+
+def sequence(
+    images: np.ndarray,
+    kinds: ArrayLike,
+    *,
+    matrices: ArrayLike | None = None,
+    colors: ArrayLike | None = None,
+    gray: ArrayLike | None = None,
+    tables: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
+    offset: float = 0.0,
+    gray_weights: ArrayLike = (0.2989, 0.587, 0.114),
+    interpolation: str = "bilinear",
+    cval: ArrayLike = 0,
+    out: np.ndarray | None = None,
+    threads: int | None = None,
+) -> np.ndarray:
+    """Run S steps on every image, each on the uint8 result of the one before, with
+    different steps per image: one native call, each image staying in the caches from
+    its first step to its last (the augmentation policies' kernel).
+
+    Step ``s`` of image ``i`` is ``kinds[i, s]`` (codes in ``STEP_KINDS``):
+
+    - ``0`` "none": no work.
+    - ``1`` "lut": ``tables[i, s]`` per channel (as :func:`lut`).
+    - ``2`` "autocontrast", ``3`` "equalize": torchvision's ``autocontrast`` and PIL's
+      ``equalize`` (tables from the histogram of the step's input) on the colour
+      channels; alpha keeps its values.
+    - ``4`` "augment": :func:`augment` with the destination-to-source matrix
+      ``matrices[i, s]`` (fill "constant" ``cval``) and the colour matrix
+      ``colors[i, s]`` whose offset column gets ``gray[i, s, c] * m``, ``m`` the
+      :func:`mean_gray` (``gray_weights``) of the step's input warped by the matrix
+      (contrast about the mean of the image).
+    - ``5`` "sharpness": inside the one-pixel frame, ``round(w0 x + w1 smooth(x) +
+      offset)`` with ``(w0, w1) = weights[i, s]`` and ``smooth`` the 3x3 filter
+      ``[[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13`` rounded (torchvision's
+      ``adjust_sharpness``); the frame keeps its values.
+
+    Consecutive lookup steps ("none" between them allowed) run as one pass of composed
+    tables. The results equal the same steps run one op at a time: ``lut``,
+    ``histogram`` and the tables, ``augment``, ``filter3x3`` and ``blend``.
+
+    Parameters
+    ----------
+    images : ndarray, uint8, shape (N, H, W, C) or (N, H, W)
+        Any strides.
+    kinds : array_like of int, shape (N, S)
+    matrices : array_like, shape (N, S, 2, 3), optional
+        Destination-to-source affine matrices of "augment" steps (default identity).
+    colors : array_like, shape (N, S, C, C + 1), optional
+        Colour matrices of "augment" steps (default identity).
+    gray : array_like, shape (N, S, C), optional
+        Weights of the mean grey in the colour offsets (default 0: none).
+    tables : ndarray, uint8, shape (N, S, C, 256), optional
+        Tables of "lut" steps; required when there are any.
+    weights : array_like, shape (N, S, 2), optional
+        Weights of "sharpness" steps; required when there are any.
+    offset : float
+        Added in "sharpness" steps before rounding, -1..1.
+    gray_weights : array_like, shape (3,)
+        As :func:`mean_gray`'s ``weights``.
+    interpolation : {"nearest", "bilinear"}
+    cval : float or sequence of float
+        Fill of the warps, per channel or for all.
+    out : ndarray, optional
+        C-contiguous, writeable, uint8, the images' shape, not overlapping them.
+    threads : int, optional
+
+    Returns
+    -------
+    ndarray, uint8, same shape as ``images``
+    """
+    src, squeeze = _images(images)
+    n, h, w, c = src.shape
+    k = np.asarray(kinds)
+    if k.dtype.kind not in "iu" or k.ndim != 2 or k.shape[0] != n:
+        raise ValueError(f"kinds must be ({n}, S) integers, got {k.dtype} {k.shape}")
+    if k.size and (k.min() < 0 or k.max() >= len(STEP_KINDS)):
+        raise ValueError(f"kinds must lie in 0..{len(STEP_KINDS) - 1} (see STEP_KINDS)")
+    k = np.ascontiguousarray(k, np.int32)
+    s = k.shape[1]
+    inv = _step_array(matrices, (n, s, 2, 3), "matrices", np.eye(3)[:2])
+    col = _step_array(colors, (n, s, c, c + 1), "colors", np.eye(c, c + 1))
+    gr = _step_array(gray, (n, s, c), "gray", 0.0)
+    wt = _step_array(weights, (n, s, 2), "weights", 0.0,
+                     bool(np.any(k == STEP_KINDS["sharpness"])))
+    if tables is None:
+        if np.any(k == STEP_KINDS["lut"]):
+            raise ValueError("tables must be given for the steps of kinds")
+        tab = np.zeros((n, s, c, 256), np.uint8)
+    else:
+        tab = np.asarray(tables)
+        if tab.dtype != np.uint8:
+            raise TypeError(f"tables must have dtype uint8, got {tab.dtype}")
+        if tab.shape != (n, s, c, 256):
+            raise ValueError(f"tables must have shape {(n, s, c, 256)}, got {tab.shape}")
+        tab = np.ascontiguousarray(tab)
+    if (isinstance(offset, bool) or not isinstance(offset, numbers.Real)
+            or not -1 <= offset <= 1):
+        raise ValueError(f"offset must be a number in [-1, 1], got {offset!r}")
+    gw = _float_array(gray_weights, "gray_weights")
+    if gw.shape != (3,) or np.any(gw < 0) or np.any(gw > 1e6):
+        raise ValueError(f"gray_weights must be 3 numbers in [0, 1e6], got {gray_weights!r}")
+    interp = _choice(interpolation, INTERPOLATIONS, "interpolation")
+    cv = _cval(cval, c)
+    threads = resolve_threads(threads)
+    shape = (n, h, w, c)
+    if out is not None and squeeze:
+        dst = _out(out, shape[:3], np.uint8, images)[..., np.newaxis]
+    else:
+        dst = _out(out, shape, np.uint8, images)
+    if n:
+        _kernels.sequence(src, dst, k, inv, col, gr, gw.astype(np.float32), tab,
+                          wt.astype(np.float32), float(offset), interp, cv, threads)
+    return _restore_ndim(dst, out, squeeze)

@@ -374,34 +374,27 @@ def test_schedule_deviation_measured(photos, capsys):
 
 # ---- the schedule ----------------------------------------------------------------------
 
-PHASE = {**{n: 0 for n in ("Posterize", "Solarize", "AutoContrast", "Equalize", "Invert")},
-         **{n: 1 for n in ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")},
-         **{n: 2 for n in ("Brightness", "Color", "Contrast")}, "Sharpness": 3}
 
-
-@settings(max_examples=200, deadline=None)
-@given(st.integers(0, 6).flatmap(lambda k: st.lists(
-    st.lists(st.integers(0, 14), min_size=k, max_size=k), min_size=1, max_size=8)))
-def test_stages_keep_the_drawn_order(rows):
-    """Within a stage, ops run in phase order lookup -> warp -> colour -> sharpness with at
-    most one warp and one colour op; stages follow the drawn order; a new stage only
-    starts when the next op cannot join the current one."""
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 5).flatmap(lambda k: st.lists(
+    st.lists(st.integers(0, 14), min_size=k, max_size=k), min_size=1, max_size=6)),
+    st.sampled_from([1, 3, 4]), st.integers(0, 2**31))
+def test_one_call_equals_one_op_at_a_time(rows, c, seed):
+    """The policies' single ops.sequence call (lookups composed, a colour op joined to the
+    warp before it) gives exactly the images of applying the ops one call each, in order
+    (nearest sampling: no rounding between a warp and a colour op to differ on)."""
     op = np.array(rows, np.int64).reshape(len(rows), -1)
-    stage = P.stages(op)
-    for ops_, st_ in zip(op, stage):
-        live = [(OP_NAMES[o], s) for o, s in zip(ops_, st_) if o != P.IDENTITY]
-        assert all(s == -1 for o, s in zip(ops_, st_) if o == P.IDENTITY)
-        prev = None
-        for name, s in live:
-            q = PHASE[name]
-            if prev is None:
-                assert s == 0
-            elif s == prev[1]:
-                assert q > prev[0] or (q == prev[0] and q in (0, 3))
-            else:
-                assert s == prev[1] + 1
-                assert q < prev[0] or (q == prev[0] and q in (1, 2))
-            prev = (q, s)
+    rng = np.random.default_rng(seed)
+    table = P.magnitude_table("rand", 31, 24, 20)
+    mag = table[op, rng.integers(0, 31, op.shape)] * rng.choice([-1.0, 1.0], op.shape)
+    x = rng.integers(0, 256, (len(op), 24, 20, c), dtype=np.uint8)
+    x[:, 5:12, 4:9] = rng.integers(0, 256, c)  # flat patches: histogram ties, grey means
+    fill = tuple(float(v) for v in rng.integers(0, 256, c))
+    joint = P.run_ops(x, op, mag, 2, "nearest", fill)
+    y = x
+    for j in range(op.shape[1]):
+        y = P.run_ops(y, op[:, j:j + 1], mag[:, j:j + 1], 1, "nearest", fill)
+    np.testing.assert_array_equal(joint, y)
 
 
 # ---- sampling -------------------------------------------------------------------------

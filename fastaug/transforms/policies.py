@@ -37,33 +37,28 @@ Each image draws its own ops and magnitudes from the per-sample counter-based st
 of :mod:`fastaug.transforms.base` (keyed by seed, epoch and global sample index), so
 results do not depend on the batch size or the order of calls, as with ``Compose``.
 
-How a batch runs (a small number of native passes, no loop over images)
-------------------------------------------------------------------------
-An image's ops are cut, in their drawn order, into *stages* that fit the pattern
-``lookups* -> one warp -> one colour op -> sharpness*`` (a new stage starts at an op
-that cannot follow the previous one in that order). Stage ``s`` of every image runs in
-the same three kinds of pass, each on the images whose stage ``s`` has such ops:
+How a batch runs (one native call, no loop over images)
+-------------------------------------------------------
+The drawn ops become per-image steps of one ``ops.sequence`` call (csrc/sequence.c),
+which runs each image's steps one after the other while the image is in the caches:
 
-1. **lookup** (``ops.lut``, one 256-entry table per image and channel): posterize,
-   solarize, invert, autocontrast, equalize, the tables of a stage composed in numpy;
-   autocontrast/equalize statistics are per-image per-channel histograms
-   (``ops.histogram``) of the pass's input, carried through the tables that precede
-   them.
-2. **warp + colour** (``ops.augment``; stage 0 on the whole batch): the stage's
-   geometric op is the per-image matrix (nearest or bilinear, fill ``fill``), its
-   colour op (brightness, saturation, contrast) the colour matrix, applied to the
-   warped pixels and to the fill as torchvision does. Contrast's mean grey is taken
-   from the warped image (floored grey levels, as torchvision).
-3. **sharpness** (``ops.filter3x3`` then ``ops.blend``, on the images that drew it):
-   torchvision's rounded 3x3 smoothing, then the blend ``f x + (1 - f) smooth``
-   truncated; the one-pixel frame keeps its values. One pair of passes per sharpness
-   draw of the same stage.
+- **lookups** (posterize, solarize, invert: tables built in numpy; autocontrast,
+  equalize: tables from the histogram of the image at that point, built in C):
+  consecutive lookups compose into one table per channel, one pass.
+- **warp + colour** (one ``ops.augment`` of the image): a geometric op is the image's
+  destination-to-source matrix (nearest or bilinear, fill ``fill``); a colour op
+  (brightness, saturation, contrast) the colour matrix, in the same pass as a warp
+  drawn right before it, applied to the warped pixels and to the fill as torchvision
+  does. Contrast's mean grey is that of the warped image (floored grey levels, as
+  torchvision), taken in C by a warp of its own first.
+- **sharpness**: torchvision's rounded 3x3 smoothing and the blend
+  ``f x + (1 - f) smooth`` truncated, in one pass; the one-pixel frame keeps its values.
 
 So every op sees exactly the clipped uint8 image that the op before it produced, in
-torchvision's order, and a batch costs at most ``3 x stages`` passes (usually far fewer:
-for ``RandAugment(2, 9)`` stage 1 exists for ~48% of the images and each later pass
-runs on its subset only). AugMix runs this schedule once per chain and mixes with one
-``ops.blend`` pass.
+torchvision's order, and a batch is read once and written once whatever was drawn
+(the values equal those of the separate ``ops.lut``, ``ops.histogram``,
+``ops.augment``, ``ops.filter3x3`` and ``ops.blend`` passes). AugMix runs one call per
+chain and mixes with one ``ops.blend`` pass.
 
 Differences from applying the ops one by one (torchvision)
 ----------------------------------------------------------
@@ -117,7 +112,6 @@ from .color import (
     GRAY_WEIGHTS,
     brightness_matrix,
     contrast_matrix,
-    identity,
     saturation_matrix,
 )
 
@@ -210,44 +204,6 @@ def _geometry(op: np.ndarray, mag: np.ndarray, h: int, w: int) -> np.ndarray:
     return m
 
 
-def _remap_hist(hist: np.ndarray, tables: np.ndarray) -> np.ndarray:
-    """Histograms of ``table[x]`` from those of ``x`` (K, C, 256)."""
-    k, c, _ = hist.shape
-    if k == 0:
-        return hist
-    offsets = np.arange(k * c, dtype=np.int64).reshape(k, c, 1) * 256
-    return np.bincount((tables.astype(np.int64) + offsets).ravel(), weights=hist.ravel(),
-                       minlength=k * c * 256).reshape(k, c, 256).astype(np.int64)
-
-
-def autocontrast_tables(hist: np.ndarray) -> np.ndarray:
-    """torchvision's ``autocontrast`` (uint8) as tables (K, C, 256) from histograms."""
-    v = np.arange(256)
-    present = hist > 0
-    lo = np.argmax(present, axis=-1).astype(np.float32)
-    hi = (255 - np.argmax(present[..., ::-1], axis=-1)).astype(np.float32)
-    same = hi == lo
-    inv_scale = (hi - lo) * np.float32(1.0 / 255.0)
-    lo = np.where(same, np.float32(0), lo)
-    inv_scale = np.where(same, np.float32(1), inv_scale)
-    out = (v.astype(np.float32) - lo[..., None]) / inv_scale[..., None]
-    return np.clip(out, 0, 255).astype(np.uint8)  # truncation, like .to(uint8)
-
-
-def equalize_tables(hist: np.ndarray) -> np.ndarray:
-    """PIL's / torchvision's ``equalize`` as tables (K, C, 256) from histograms."""
-    total = hist.sum(axis=-1)
-    top = 255 - np.argmax(hist[..., ::-1] > 0, axis=-1)  # the largest value present
-    step = (total - np.take_along_axis(hist, top[..., None], -1)[..., 0]) // 255
-    valid = step > 0
-    step = np.maximum(step, 1)[..., None]
-    cum = np.cumsum(hist, axis=-1)[..., :-1]
-    lut = np.clip((cum + step // 2) // step, 0, 255)
-    lut = np.concatenate([np.zeros(lut.shape[:-1] + (1,), lut.dtype), lut], axis=-1)
-    ident = np.broadcast_to(np.arange(256), lut.shape)
-    return np.where(valid[..., None], lut, ident).astype(np.uint8)
-
-
 def _point_tables(op: np.ndarray, mag: np.ndarray, channels: int) -> np.ndarray:
     """Tables (N, C, 256) of posterize/solarize/invert (identity elsewhere)."""
     v = np.arange(256)
@@ -262,49 +218,6 @@ def _point_tables(op: np.ndarray, mag: np.ndarray, channels: int) -> np.ndarray:
     t[s] = np.where(v[None, :] >= thr[:, None], 255 - v[None, :], v[None, :])
     t[op == INVERT] = 255 - v
     return np.repeat(t[:, None, :], channels, axis=1).astype(np.uint8)
-
-
-def _lut_pass(x: np.ndarray, ops_: np.ndarray, mags: np.ndarray, use: np.ndarray,
-              channels: int, threads, owned: bool = False, pool=None) -> np.ndarray:
-    """Apply the lookup ops selected by ``use`` (N, K), in order, to the images that have
-    any: per-image tables composed in numpy, one ``ops.lut``.
-
-    Returns ``x`` itself when nothing is selected; else ``x`` changed in place (on the
-    subset) when ``owned``, or a new array (one pass over the batch, identity tables
-    elsewhere: no copy of ``x`` first; from ``pool`` when given).
-    """
-    rows = np.flatnonzero(use.any(axis=1))
-    if len(rows) == 0:
-        return x
-    ops_, mags, use = ops_[rows], mags[rows], use[rows]
-    n, k = ops_.shape
-    v = np.arange(256, dtype=np.uint8)
-    tables = np.broadcast_to(v, (n, channels, 256)).copy()
-    colour = 1 if channels == 1 else 3  # alpha keeps its values
-    stats = use & np.isin(ops_, (AUTOCONTRAST, EQUALIZE))
-    idx_stats = np.flatnonzero(stats.any(axis=1))
-    hist = ops.histogram(x[rows[idx_stats]], threads=threads) if len(idx_stats) else None
-    for j in range(k):
-        sel = use[:, j]
-        if not sel.any():
-            continue
-        op, mag = ops_[:, j], mags[:, j]
-        new = _point_tables(np.where(sel, op, IDENTITY), mag, channels)
-        sj = stats[:, j]
-        if sj.any():
-            at = np.flatnonzero(sj)
-            pos = np.searchsorted(idx_stats, at)
-            h = _remap_hist(hist[pos], tables[at])
-            ac = op[at] == AUTOCONTRAST
-            new[at] = np.where(ac[:, None, None], autocontrast_tables(h), equalize_tables(h))
-        new[:, colour:] = v  # alpha
-        tables = np.take_along_axis(new, tables.astype(np.intp), axis=-1)
-    if owned:
-        x[rows] = ops.lut(x[rows], tables, threads=threads)
-        return x
-    full = np.broadcast_to(v, (len(x), channels, 256)).copy()
-    full[rows] = tables
-    return ops.lut(x, full, threads=threads, out=_fresh(pool, x.shape))
 
 
 def _fresh(pool: OutputPool | None, shape: tuple) -> np.ndarray | None:
@@ -352,7 +265,7 @@ def _check_fill(value) -> tuple[float, ...] | None:
 
 
 class _Policy(SampleStream):
-    """Shared machinery: seed/epoch/indices like Compose, sampling, the fixed schedule.
+    """Shared machinery: seed/epoch/indices like Compose, sampling, the native call.
 
     Subclasses set ``interpolation`` and ``fill`` (see :func:`_init_warp`) and define
     ``_draw``, which returns the parameters that ``apply`` takes after the images.
@@ -464,147 +377,74 @@ class _Policy(SampleStream):
         return out[..., 0] if squeeze else out
 
 
-def _sharp_pass(x: np.ndarray, y: np.ndarray, mag: np.ndarray, use: np.ndarray,
-                threads) -> np.ndarray:
-    """The sharpness ops selected by ``use`` (N, K) on ``y``, in order, per rank of draw
-    on the images with that many, as torchvision computes them: the smoothed image
-    rounded (``ops.filter3x3``), then ``f x + (1 - f) smooth`` truncated (``ops.blend``);
-    the one-pixel frame keeps its values. ``y`` is copied first when it is still the
-    input ``x``."""
-    count = use.sum(axis=1)
-    h, w = y.shape[1:3]
-    if not count.any() or h < 3 or w < 3:
-        return y
-    if y is x:
-        y = x.copy()
-    order = np.cumsum(use, axis=1)
-    for r in range(int(count.max())):
-        rows = np.flatnonzero(count > r)
-        col_r = np.argmax(use[rows] & (order[rows] == r + 1), axis=1)
-        f = 1.0 + mag[rows, col_r]
-        sub = y[rows]
-        smooth = ops.filter3x3(sub, SMOOTH, fill_mode="nearest", threads=threads)
-        for edge in (np.s_[:, 0], np.s_[:, -1], np.s_[:, :, 0], np.s_[:, :, -1]):
-            smooth[edge] = sub[edge]  # torchvision keeps the frame
-        y[rows] = ops.blend([sub, smooth], np.stack([f, 1.0 - f], axis=1),
-                            offset=-_TRUNCATE, threads=threads)
-    return y
-
-
-# The phase of each op in a stage: lookups, then one warp, then one colour op, then
-# sharpness; -1: Identity (no work).
-_PHASE = np.full(NUM_OPS, -1, np.int64)
-_PHASE[list(_LUT)] = 0
-_PHASE[list(_GEOMETRIC)] = 1
-_PHASE[list(_COLOR)] = 2
-_PHASE[SHARPNESS] = 3
-
-
-def stages(op: np.ndarray) -> np.ndarray:
-    """Stage of every op, int64 (N, K) (-1 for Identity): an image's ops in order, a new
-    stage whenever an op cannot follow the previous one in the phase order lookup ->
-    warp -> colour -> sharpness (lookups and sharpness ops may repeat in a stage)."""
+def _sequence_steps(op: np.ndarray, mag: np.ndarray, h: int, w: int, c: int) -> dict:
+    """``ops.sequence``'s steps for ops (N, K) with magnitudes (N, K): one step per op
+    in drawn order, except that a colour op right after a warp (Identity between them
+    allowed) joins the warp's step, the warp and the colour matrix one pass."""
     n, k = op.shape
-    phase = _PHASE[op]
-    out = np.full((n, k), -1, np.int64)
-    cur = np.zeros(n, np.int64)
-    last = np.full(n, -1, np.int64)
-    for j in range(k):
-        q = phase[:, j]
-        live = q >= 0
-        new = live & ((q < last) | ((q == last) & ((q == 1) | (q == 2))))
-        cur = cur + new
-        last = np.where(live, q, last)
-        out[:, j] = np.where(live, cur, -1)
-    return out
-
-
-def _warp_pass(x: np.ndarray, y: np.ndarray, op: np.ndarray, mag: np.ndarray,
-               use: np.ndarray, whole: bool, threads, interpolation: str, cval,
-               pool=None) -> np.ndarray:
-    """The geometric and colour ops selected by ``use`` (N, K) (at most one of each
-    kind per image, the warp first) in one ``ops.augment`` pass: on the whole batch
-    when ``whole`` (images without such ops are copied; output from ``pool`` when
-    given), else on the images that have them. ``y`` is never changed in place when it
-    is still the input ``x``."""
-    n, h, w, c = y.shape
-    k = op.shape[1]
-    rows = np.arange(n) if whole else np.flatnonzero(use.any(axis=1))
-    if len(rows) == 0:
-        return y
-    sub_op, sub_mag, sub_use = op[rows], mag[rows], use[rows]
-    src = y if whole else y[rows]
-    r = len(rows)
-    eye = np.eye(c + 1)
-    inv = np.broadcast_to(np.eye(3), (r, 3, 3)).copy()
-    col = identity(r, c)
-    for j in range(k):
-        o = np.where(sub_use[:, j], sub_op[:, j], IDENTITY)
-        m = sub_mag[:, j]
-        if np.isin(o, _GEOMETRIC).any():
-            inv = inv @ _geometry(o, m, h, w)
-        f = 1.0 + m
-        sel = o == BRIGHTNESS
-        if sel.any():
-            col = np.where(sel[:, None, None], brightness_matrix(f, c), eye) @ col
-        sel = o == COLOR
-        if sel.any():
-            col = np.where(sel[:, None, None], saturation_matrix(f, c), eye) @ col
-        sel = o == CONTRAST
-        if sel.any():
-            # the mean grey of the image as contrast sees it: warped when a warp precedes
-            at = np.flatnonzero(sel)
-            img = src[at]
-            moved = ~np.all(np.isclose(inv[at], np.eye(3)), axis=(1, 2))
-            if moved.any():
-                img[moved] = ops.augment(img[moved], inv[at][moved][:, :2], inverse=True,
-                                         interpolation=interpolation, fill_mode="constant",
-                                         cval=cval, threads=threads)
-            gray = np.zeros(r)
-            gray[at] = ops.mean_gray(img, GRAY_WEIGHTS, threads=threads)
-            col = np.where(sel[:, None, None], contrast_matrix(f, gray, c), eye) @ col
-    # torchvision truncates a colour op's result: floor(v) = round(v - 0.5), less 2**-8
-    # so that integers stay put whichever way the kernel breaks ties
-    tinted = (sub_use & np.isin(sub_op, _COLOR)).any(axis=1)
-    col[tinted, : 1 if c == 1 else 3, c] -= _TRUNCATE
-    moved = not np.allclose(inv, np.eye(3))
-    coloured = not np.allclose(col, eye)
-    if not (moved or coloured):
-        return y
-    res = ops.augment(src, inv[:, :2] if moved else None, col[:, :c] if coloured else None,
-                      inverse=True, interpolation=interpolation, fill_mode="constant",
-                      cval=cval, threads=threads, out=_fresh(pool, src.shape) if whole else None)
-    if whole:
-        return res
-    if y is x:
-        y = x.copy()
-    y[rows] = res
-    return y
+    kind = np.full((n, k), ops.STEP_KINDS["none"], np.int32)
+    geo, col = np.isin(op, _GEOMETRIC), np.isin(op, _COLOR)
+    point = np.isin(op, (POSTERIZE, SOLARIZE, INVERT))
+    kind[geo | col] = ops.STEP_KINDS["augment"]
+    kind[op == SHARPNESS] = ops.STEP_KINDS["sharpness"]
+    kind[op == AUTOCONTRAST] = ops.STEP_KINDS["autocontrast"]
+    kind[op == EQUALIZE] = ops.STEP_KINDS["equalize"]
+    kind[point] = ops.STEP_KINDS["lut"]
+    steps: dict = {"kinds": kind}
+    if geo.any():
+        inv = np.empty((n, k, 2, 3))
+        for j in range(k):
+            inv[:, j] = _geometry(np.where(geo[:, j], op[:, j], IDENTITY), mag[:, j], h, w)[:, :2]
+        steps["matrices"] = inv
+    if col.any():
+        colors = np.broadcast_to(np.eye(c, c + 1), (n, k, c, c + 1)).copy()
+        gray = np.zeros((n, k, c))
+        tone = 1 if c == 1 else 3
+        after_warp = np.zeros(n, bool)  # the last op before j that is not Identity
+        last = np.zeros(n, np.int64)
+        for j in range(k):
+            rows = np.flatnonzero(col[:, j])
+            at = np.where(after_warp[rows], last[rows], j)
+            o, f = op[rows, j], 1.0 + mag[rows, j]
+            m = np.where((o == BRIGHTNESS)[:, None, None], brightness_matrix(f, c),
+                         np.where((o == COLOR)[:, None, None], saturation_matrix(f, c),
+                                  contrast_matrix(f, np.zeros(len(rows)), c)))
+            # torchvision truncates a colour op's result: floor(v) = round(v - 0.5),
+            # less 2**-8 so that integers stay put whichever way the kernel breaks ties
+            m[:, :tone, c] -= _TRUNCATE
+            colors[rows, at] = m[:, :c]
+            contrast = o == CONTRAST  # plus (1 - f) x the mean grey, taken in the kernel
+            gray[rows[contrast], at[contrast], :tone] = 1.0 - f[contrast, None]
+            kind[rows[at != j], j] = ops.STEP_KINDS["none"]
+            live = op[:, j] != IDENTITY
+            after_warp = np.where(live, geo[:, j], after_warp)
+            last = np.where(live, j, last)
+        steps["colors"], steps["gray"] = colors, gray
+    if point.any():
+        tables = np.empty((n, k, c, 256), np.uint8)
+        for j in range(k):
+            tables[:, j] = _point_tables(np.where(point[:, j], op[:, j], IDENTITY), mag[:, j], c)
+        tables[..., 1 if c == 1 else 3:, :] = np.arange(256, dtype=np.uint8)  # alpha
+        steps["tables"] = tables
+    sharp = op == SHARPNESS
+    if sharp.any():
+        f = 1.0 + mag
+        steps["weights"] = np.where(sharp[..., None], np.stack([f, 1.0 - f], axis=-1), 0.0)
+        steps["offset"] = -_TRUNCATE
+    return steps
 
 
 def run_ops(x: np.ndarray, op: np.ndarray, mag: np.ndarray, threads=None,
             interpolation: str = "nearest", cval=0, pool: OutputPool | None = None) -> np.ndarray:
-    """The pass schedule (see the module docstring) on a (N, H, W, C) uint8 batch.
-
-    ``op`` (N, K) int64 ids and ``mag`` (N, K) float64 signed magnitudes, applied in
-    order; warps sample with ``interpolation`` and fill with ``cval`` (a scalar or one
-    value per channel). Whole-batch outputs come from ``pool`` when given.
+    """Ops (N, K) int64 ids with signed magnitudes (N, K) float64, applied in order to a
+    (N, H, W, C) uint8 batch in one ``ops.sequence`` call (see the module docstring);
+    warps sample with ``interpolation`` and fill with ``cval`` (a scalar or one value
+    per channel). The output comes from ``pool`` when given.
     """
-    if len(x) == 0:
-        return x.copy()
-    c = x.shape[3]
-    stage = stages(op)
-    is_lut = np.isin(op, _LUT)
-    is_warp = np.isin(op, _GEOMETRIC + _COLOR)
-    is_sharp = op == SHARPNESS
-    y = x
-    for s in range(int(stage.max()) + 1 if stage.size else 0):
-        here = stage == s
-        y = _lut_pass(y, op, mag, here & is_lut, c, threads, owned=y is not x, pool=pool)
-        y = _warp_pass(x, y, op, mag, here & is_warp, s == 0, threads, interpolation, cval,
-                       pool)
-        y = _sharp_pass(x, y, mag, here & is_sharp, threads)
-    return y.copy() if y is x else y
+    n, h, w, c = x.shape
+    return ops.sequence(x, **_sequence_steps(op, mag, h, w, c), gray_weights=GRAY_WEIGHTS,
+                        interpolation=interpolation, cval=cval, threads=threads,
+                        out=_fresh(pool, x.shape))
 
 
 class RandAugment(_Policy):
@@ -910,9 +750,9 @@ class AugMix(_Policy):
     bins (signed ops negated with probability 1/2); the output is
     ``m[0] x + sum_c m[1] w[c] chain_c(x)``, truncated to uint8 like torchvision.
 
-    Natively, each chain is one run of the policies' fixed pass schedule over the
-    whole batch and the mix is one ``ops.blend`` pass: at most
-    ``mixture_width * (2 + 2 * depth) + 1`` passes whatever was drawn.
+    Natively, each chain is one ``ops.sequence`` call over the whole batch (every
+    image's ops in the caches, see the module docstring) and the mix is one
+    ``ops.blend`` pass: ``mixture_width + 1`` passes whatever was drawn.
 
     Parameters
     ----------
