@@ -1080,6 +1080,7 @@ typedef struct {
     int exact;        /* every weight is 0: a pure gather */
     int has_fill;     /* some index is -1 */
     int run;          /* i0 is first + x (1), first - x (-1), or neither (0) */
+    int shift;        /* has_fill, and the other indices are first + x (a shift) */
 } axis_table;
 
 /* Indices and weights of count samples along one axis; base, step, lo, hi are the
@@ -1113,6 +1114,14 @@ static void fill_axis(axis_table *t, int64_t count, double base, double step, do
         down &= t->i0[k] == t->i0[0] - k;
     }
     t->run = t->has_fill ? 0 : (up ? 1 : (down ? -1 : 0));
+    t->shift = t->has_fill;
+    for (int64_t k = 0, first = -1; k < count && t->shift; ++k) {
+        if (t->i0[k] < 0)
+            continue;
+        if (first < 0)
+            first = k;
+        t->shift = t->i0[k] == t->i0[first] + (k - first);
+    }
 }
 
 #if FA_AVX2
@@ -1645,6 +1654,24 @@ static void writer_end(row_writer *w)
     w->held = 0;
 }
 
+/* n pixels of the fill value. */
+static void fill_pixels(uint8_t *d, int64_t n, int C, const uint8_t *cval)
+{
+    if (C == 1) {
+        memset(d, cval[0], (size_t)n);
+        return;
+    }
+    if (n <= 0)
+        return;
+    /* one pixel, then the pattern doubled */
+    memcpy(d, cval, (size_t)C);
+    for (int64_t done = 1; done < n;) {
+        const int64_t k = done < n - done ? done : n - done;
+        memcpy(d + done * C, d, (size_t)(k * C));
+        done += k;
+    }
+}
+
 /* Output row from source row yi (-1: constant) through the column table (no colour,
    uint8 output). */
 static void write_row(row_writer *w, const image_ctx *ic, int C, const axis_table *tx,
@@ -1659,10 +1686,22 @@ static void write_row(row_writer *w, const image_ctx *ic, int C, const axis_tabl
     }
     /* Built in place, or in scratch to be streamed. */
     uint8_t *d = w->stream ? w->scratch : w->d;
-    if (!row || tx->has_fill) {
-        for (int64_t x = 0; x < ow; ++x)
-            for (int c = 0; c < C; ++c)
-                d[x * C + c] = (!row || tx->i0[x] < 0) ? a->cval[c] : row[tx->i0[x] * C + c];
+    if (!row) {
+        fill_pixels(d, ow, C, a->cval);
+    } else if (tx->has_fill) {
+        /* spans of fill, and of consecutive source pixels (shifts: one each side) */
+        for (int64_t x = 0, e; x < ow; x = e) {
+            e = x + 1;
+            if (tx->i0[x] < 0) {
+                while (e < ow && tx->i0[e] < 0)
+                    ++e;
+                fill_pixels(d + x * C, e - x, C, a->cval);
+            } else {
+                while (e < ow && tx->i0[e] == tx->i0[e - 1] + 1)
+                    ++e;
+                memcpy(d + x * C, row + tx->i0[x] * C, (size_t)((e - x) * C));
+            }
+        }
     } else if (tx->run == -1) {
 #if FA_AVX2
         if (w->vbmi)
@@ -1720,7 +1759,7 @@ static int64_t copy_rows(const image_ctx *ic, int C, int interp, const axis_tabl
     for (; end < y1; ++end) {
         int64_t ya, yb;
         int32_t wy;
-        axis_table ty = {&ya, &yb, &wy, NULL, NULL, NULL, NULL, 0, 0, 0};
+        axis_table ty = {&ya, &yb, &wy, NULL, NULL, NULL, NULL, 0, 0, 0, 0};
         fill_axis(&ty, 1, m[4] * (double)end + m[5], m[3], ic->ymin, ic->ymax, a->h, interp,
                   a->fill);
         if (!ty.exact)
@@ -1795,13 +1834,15 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
     tx.block = tx.masks = NULL;
     /* The general path's expression with the y term (exactly zero) kept. */
     fill_axis(&tx, ow, m[1] * 0.0 + m[2], m[0], ic->xmin, ic->xmax, a->w, interp, a->fill);
-    if (interp == FA_INTERP_NEAREST && tx.run == 0 && nearest16_applies(ic)) {
+    const int direct = !ic->color && a->output == FA_OUT_U8_NHWC && tx.exact;
+    if (interp == FA_INTERP_NEAREST && tx.run == 0 && !(direct && tx.shift) &&
+        nearest16_applies(ic)) {
         /* Columns that are not a run of whole pixels: the general path's sixteen-pixel
-           blocks beat this path's table gathers (1.3-2x measured), same integers. */
+           blocks beat this path's table gathers (1.3-2x measured), same integers.
+           Shifts that are copies stay here (copy_rows: fill and one copy a row). */
         free(mem);
         return rows_general(ic, C, interp, y0, y1);
     }
-    const int direct = !ic->color && a->output == FA_OUT_U8_NHWC && tx.exact;
     if (direct) {
         y0 = copy_rows(ic, C, interp, &tx, y0, y1);
         if (y0 == y1) {
@@ -1823,7 +1864,7 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
     for (int64_t y = y0; y < y1; ++y) {
         int64_t ya, yb;
         int32_t wy;
-        axis_table ty = {&ya, &yb, &wy, NULL, NULL, NULL, NULL, 0, 0, 0};
+        axis_table ty = {&ya, &yb, &wy, NULL, NULL, NULL, NULL, 0, 0, 0, 0};
         fill_axis(&ty, 1, m[4] * (double)y + m[5], m[3], ic->ymin, ic->ymax, a->h, interp,
                   a->fill);
         if (ty.exact && direct) {

@@ -354,9 +354,24 @@ static int sequence_task(void *ctx, int64_t i)
             memcpy(out + y * row, cur.p + y * cur.stride, (size_t)row);
         return 0;
     }
-    uint8_t *scratch = last > 0 ? malloc((size_t)(2 * size)) : NULL;
-    if (last > 0 && !scratch)
-        return -1;
+    /* A warp reads its source along rotated or sheared lines, which the hardware
+       prefetchers miss: a first warp reads a copy of the source made in order. */
+    int64_t first = 0;
+    while (kind[first] == FA_STEP_NONE)
+        ++first;
+    const double *m = a->inverse + (i * S + first) * 6;
+    const int stage = kind[first] == FA_STEP_AUGMENT && (m[1] != 0.0 || m[3] != 0.0);
+    uint8_t *scratch = NULL;
+    if (last > first || stage) {
+        scratch = malloc((size_t)(2 * size));
+        if (!scratch)
+            return -1;
+    }
+    if (stage) {
+        for (int64_t y = 0; y < a->h; ++y)
+            memcpy(scratch + y * row, cur.p + y * cur.stride, (size_t)row);
+        cur = (image_view){scratch, row};
+    }
     uint8_t tables[4 * 256];
     int rc = 0;
     for (int64_t s = 0; s <= last && rc == 0;) {
