@@ -2,8 +2,9 @@
 
 Run from the repository root: PYTHONPATH=. python bench/bench_policies.py [--split]
 Without torchvision only fastaug is timed (medians of 5 runs, ms). ``--split`` also
-prints, per policy, the time of each native op it calls (summed over 10 calls, per
-call) and the rest (Python and numpy around them).
+prints, per policy, the time of each native op it calls (``ops.sequence``, AugMix's
+``ops.blend``; summed over 10 calls, per call) and the rest (sampling, the steps'
+parameters), and the time of RandAugment applying each op alone to every image.
 """
 import os
 import sys
@@ -12,6 +13,8 @@ import time
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
+
+import numpy as np  # noqa: E402
 
 import fastaug as fa  # noqa: E402
 from fastaug import ops  # noqa: E402
@@ -51,7 +54,7 @@ for name, ours, theirs in CASES:
 def split(policy, images, calls: int = 10) -> str:
     """ms per call of each ``ops`` function the policy calls, and of the rest."""
     spent: dict = {}
-    names = ("augment", "lut", "histogram", "filter3x3", "blend", "mean_gray")
+    names = ("sequence", "blend")
     originals = {n: getattr(ops, n) for n in names}
 
     def timed(name, fn):
@@ -80,6 +83,25 @@ def split(policy, images, calls: int = 10) -> str:
     return f"    {total / calls * 1e3:.1f} ms a call: " + ", ".join(parts) + f", rest {rest:.1f}"
 
 
+def per_op(images) -> str:
+    """ms of RandAugment(2, 9)'s magnitude of each op alone on every image (signs
+    alternating), medians of 5 runs."""
+    from fastaug.transforms import policies as P
+
+    n, h, w = images.shape[:3]
+    ra = fa.RandAugment(1, 9, threads=1)
+    table = P.magnitude_table("rand", 31, h, w)[:, 9]
+    sign = np.where(np.arange(n) % 2, 1.0, -1.0)[:, None]
+    parts = []
+    for op, name in enumerate(P.OP_NAMES[:14]):
+        ops_ = np.full((n, 1), op)
+        mags = table[ops_] * sign
+        t = median_ms(lambda ops_=ops_, mags=mags: ra.apply(images, ops_, mags))
+        parts.append(f"{name} {t:.1f}")
+    return "    each op alone (ms): " + ", ".join(parts)
+
+
 if "--split" in sys.argv[1:]:
     for name, ours, _ in CASES:
         print(f"{name:26s}", split(ours, x), flush=True)
+    print(per_op(x), flush=True)
