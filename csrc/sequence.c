@@ -7,7 +7,10 @@
  * table per channel and is one pass; autocontrast and equalize take the histogram of
  * the run's input carried through the tables before them. An augment step is one
  * fa_augment call, two when its colour matrix depends on the mean grey of its warped
- * input. A sharpness step is one pass of its own (sharpen_rows).
+ * input. A sharpness step is one pass of its own (sharpen). An image whose first step
+ * rotates or shears starts from an in-order copy of its source: the warp's reads along
+ * slanted lines miss the hardware prefetchers, the copy's do not (63 -> 21 ms for a
+ * batch of 256 rotations at 224x224x3).
  */
 #include <stdlib.h>
 #include <string.h>
