@@ -1509,11 +1509,10 @@ FA_INLINE __mmask64 bits_between(int64_t from, int64_t to)
    loads where the window lies in [first, end) (the source image's bytes), else loaded
    masked to the row. */
 FA_VBMI_INLINE __m512i reversed_part(const uint8_t *src, int64_t R, int64_t b, int C,
-                                     const __m512i *index, const uint8_t *first,
+                                     const __m512i *index, int phase, const uint8_t *first,
                                      const uint8_t *end)
 {
     const int64_t lo = R - C - b - 63;
-    const int phase = (int)(((b % C) + C) % C);
     __m512i a, c;
     if ((lo >= 0 && lo + 128 <= R) || (src + lo >= first && src + lo + 128 <= end)) {
         a = _mm512_loadu_si512(src + lo);
@@ -1546,7 +1545,12 @@ FA_TARGET_VBMI static void reverse_lines_vbmi(uint8_t *out, const uint8_t *base,
     }
     uint8_t *const last = out + n * R;
     int64_t y = 0;
-    for (uint8_t *line = (uint8_t *)((uintptr_t)out & ~(uintptr_t)63); line < last; line += 64) {
+    uint8_t *line = (uint8_t *)((uintptr_t)out & ~(uintptr_t)63);
+    /* b mod C, the same for every row the line overlaps (R is a multiple of C): kept
+       by addition, not a division per line */
+    const int step = 64 % C;
+    int phase = (int)((line - out) % C + C) % C;
+    for (; line < last; line += 64, phase = phase + step >= C ? phase + step - C : phase + step) {
         const int64_t o = line - out;
         while ((y + 1) * R <= o) {
             ++y;
@@ -1554,12 +1558,14 @@ FA_TARGET_VBMI static void reverse_lines_vbmi(uint8_t *out, const uint8_t *base,
                 for (int64_t k = 0; k < R; k += 64)
                     _mm_prefetch((const char *)base + source[y + 2] * stride + k, _MM_HINT_T0);
         }
-        __m512i v = reversed_part(base + source[y] * stride, R, o - y * R, C, index, first, end);
+        __m512i v = reversed_part(base + source[y] * stride, R, o - y * R, C, index, phase,
+                                  first, end);
         const int64_t split = (y + 1) * R - o; /* bytes of the line in row y */
         if (split < 64 && y + 1 < n)
             v = _mm512_mask_blend_epi8(bits_between(0, split),
                                        reversed_part(base + source[y + 1] * stride, R,
-                                                     o - (y + 1) * R, C, index, first, end),
+                                                     o - (y + 1) * R, C, index, phase, first,
+                                                     end),
                                        v);
         if (line >= out && line + 64 <= last)
             _mm512_stream_si512((void *)line, v);
