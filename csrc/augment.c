@@ -1077,6 +1077,7 @@ typedef struct {
                          pixels in order, 3 shuffles two 16-byte windows (masks),
                          0 leaves them to the scalar code */
     uint8_t *masks;   /* block type 3: per block and channel, a 32-byte pshufb mask */
+    int32_t *window;  /* block type 3: byte offset of each half's window (2 a block) */
     int exact;        /* every weight is 0: a pure gather */
     int has_fill;     /* some index is -1 */
     int run;          /* i0 is first + x (1), first - x (-1), or neither (0) */
@@ -1246,10 +1247,11 @@ FA_TARGET_AVX2 static void horizontal_avx2(const image_ctx *ic, int C, const axi
         }
         const __m256i wx = _mm256_loadu_si256((const __m256i *)(tx->pairs + x));
         if (tx->block[x / 8] == 3) {
-            /* Pixels 0-3 from the 16 bytes at pixel 0's source, 4-7 from pixel 4's. */
+            /* Pixels 0-3 from one 16-byte window of the row, 4-7 from another. */
+            const int32_t *at = tx->window + 2 * (x / 8);
             const __m256i win = _mm256_inserti128_si256(
-                _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(row + tx->offset[x]))),
-                _mm_loadu_si128((const __m128i *)(row + tx->offset[x + 4])), 1);
+                _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(row + at[0]))),
+                _mm_loadu_si128((const __m128i *)(row + at[1])), 1);
             const __m256i *mask = (const __m256i *)(tx->masks + 32 * C * (x / 8));
             for (int c = 0; c < C; ++c) {
                 const __m256i t = _mm256_madd_epi16(
@@ -1284,24 +1286,29 @@ FA_TARGET_AVX2 static void horizontal_avx2(const image_ctx *ic, int C, const axi
    pshufb masks that make word pairs (left, right) of channel c in dword k. */
 static int plan_window(axis_table *t, int64_t b, int64_t w, int C)
 {
-    for (int64_t half = b; half < b + 8; half += 4) {
-        if (t->i0[half] * C + 16 > w * C)
+    int64_t lo[2]; /* each half's window starts at its leftmost pixel (any order) */
+    for (int h = 0; h < 2; ++h) {
+        const int64_t half = b + 4 * h;
+        lo[h] = t->i0[half];
+        for (int64_t k = half + 1; k < half + 4; ++k)
+            lo[h] = t->i0[k] < lo[h] ? t->i0[k] : lo[h];
+        if (lo[h] * C + 16 > w * C)
             return 0;
-        for (int64_t k = half; k < half + 4; ++k) {
-            const int64_t first = (t->i0[k] - t->i0[half]) * C;
-            if (first < 0 || first + (t->w[k] ? 2 * C : C) > 16)
+        for (int64_t k = half; k < half + 4; ++k)
+            if ((t->i0[k] - lo[h]) * C + (t->w[k] ? 2 * C : C) > 16)
                 return 0;
-        }
     }
     uint8_t *m = t->masks + 32 * C * (b / 8);
     memset(m, 0x80, (size_t)(32 * C)); /* 0x80: a zero byte */
     for (int c = 0; c < C; ++c)
         for (int64_t k = b; k < b + 8; ++k) {
-            const int64_t half = k < b + 4 ? b : b + 4, at = 32 * c + 4 * (k - b);
-            m[at] = (uint8_t)((t->i0[k] - t->i0[half]) * C + c);
+            const int64_t at = 32 * c + 4 * (k - b);
+            m[at] = (uint8_t)((t->i0[k] - lo[k < b + 4 ? 0 : 1]) * C + c);
             if (t->w[k])
                 m[at + 2] = (uint8_t)(m[at] + C);
         }
+    t->window[2 * (b / 8)] = (int32_t)(lo[0] * C);
+    t->window[2 * (b / 8) + 1] = (int32_t)(lo[1] * C);
     return 1;
 }
 
@@ -1765,7 +1772,7 @@ static int64_t copy_rows(const image_ctx *ic, int C, int interp, const axis_tabl
     for (; end < y1; ++end) {
         int64_t ya, yb;
         int32_t wy;
-        axis_table ty = {&ya, &yb, &wy, NULL, NULL, NULL, NULL, 0, 0, 0, 0};
+        axis_table ty = {&ya, &yb, &wy, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0};
         fill_axis(&ty, 1, m[4] * (double)end + m[5], m[3], ic->ymin, ic->ymax, a->h, interp,
                   a->fill);
         if (!ty.exact)
@@ -1828,8 +1835,9 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
     const int64_t ow = a->ow, n = ic->block;
     const double *m = ic->m;
     axis_table tx;
-    /* i0, i1, w, offset, pairs, block (a byte a pixel), masks (32 C bytes a block). */
-    char *mem = malloc((size_t)ow * (2 * sizeof(int64_t) + 3 * sizeof(int32_t) + 1 + 4 * 4));
+    /* i0, i1, w, offset, pairs, window (two a block), block (a byte a pixel), masks
+       (32 C bytes a block). */
+    char *mem = malloc((size_t)ow * (2 * sizeof(int64_t) + 4 * sizeof(int32_t) + 1 + 4 * 4));
     if (!mem)
         return -1;
     tx.i0 = (int64_t *)mem;
@@ -1837,6 +1845,7 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
     tx.w = (int32_t *)(tx.i1 + ow);
     tx.offset = tx.w + ow;
     tx.pairs = tx.offset + ow;
+    tx.window = tx.pairs + ow;
     tx.block = tx.masks = NULL;
     /* The general path's expression with the y term (exactly zero) kept. */
     fill_axis(&tx, ow, m[1] * 0.0 + m[2], m[0], ic->xmin, ic->xmax, a->w, interp, a->fill);
@@ -1858,7 +1867,7 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
     }
 #if FA_AVX2
     if (ic->avx2) {
-        tx.block = (uint8_t *)(tx.pairs + ow);
+        tx.block = (uint8_t *)(tx.window + ow);
         tx.masks = tx.block + ow;
         plan_vector_axis(&tx, ow, a->w, C);
     }
@@ -1870,7 +1879,7 @@ FA_INLINE int rows_axis_aligned(const image_ctx *ic, int C, int interp, int64_t 
     for (int64_t y = y0; y < y1; ++y) {
         int64_t ya, yb;
         int32_t wy;
-        axis_table ty = {&ya, &yb, &wy, NULL, NULL, NULL, NULL, 0, 0, 0, 0};
+        axis_table ty = {&ya, &yb, &wy, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0};
         fill_axis(&ty, 1, m[4] * (double)y + m[5], m[3], ic->ymin, ic->ymax, a->h, interp,
                   a->fill);
         if (ty.exact && direct) {

@@ -308,6 +308,15 @@ def _resize_outputs(images, boxes, size, colors, interpolation):
                            interpolation=interpolation, fill_mode="nearest"))
 
 
+def _flipped_resize_outputs(images, boxes, size, colors, interpolation):
+    """The crops resized and mirrored left-right: descending source columns."""
+    inverse = ops.crop_matrices(boxes, size)
+    mirror = np.array([[-1.0, 0.0, size[1] - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    flipped = inverse @ mirror
+    return _sample_paths(images, flipped, colors, size, inverse=True,
+                         interpolation=interpolation, fill_mode="nearest")
+
+
 def _shift_outputs(images, matrices, colors, size):
     return (ops.color_matrix(images, colors),
             *_sample_paths(images, matrices, colors, size),
@@ -319,7 +328,7 @@ def _shift_outputs(images, matrices, colors, size):
 def test_resize_blocks_agree_with_scalar(rng, channels, interpolation):
     """Crops resized up (shuffled 16-byte windows), a little down (windows where they
     fit, gathers elsewhere) and by whole pixels (straight loads), near the right edge
-    too, through every finishing kind."""
+    too, through every finishing kind; and mirrored (windows of descending pixels)."""
     images = photo_batch(6, 40, 57, channels)
     for width in (8, 23, 48, 67):
         for scale in (0.3, 0.9, 1.0, 1.1, 1.9):
@@ -332,6 +341,8 @@ def test_resize_blocks_agree_with_scalar(rng, channels, interpolation):
                 boxes[:, :2] = np.floor(boxes[:, :2])
             colors = np.stack([random_color_matrix(rng, channels) for _ in range(6)])
             _vector_and_scalar(_resize_outputs, images, boxes, (31, width), colors,
+                               interpolation)
+            _vector_and_scalar(_flipped_resize_outputs, images, boxes, (31, width), colors,
                                interpolation)
 
 
