@@ -1109,20 +1109,18 @@ static void fill_axis(axis_table *t, int64_t count, double base, double step, do
         }
         t->has_fill |= t->i0[k] < 0 || t->i1[k] < 0;
     }
+    /* the indices other than fill, against the first of them */
     int up = 1, down = 1;
-    for (int64_t k = 1; k < count; ++k) {
-        up &= t->i0[k] == t->i0[0] + k;
-        down &= t->i0[k] == t->i0[0] - k;
-    }
-    t->run = t->has_fill ? 0 : (up ? 1 : (down ? -1 : 0));
-    t->shift = t->has_fill;
-    for (int64_t k = 0, first = -1; k < count && t->shift; ++k) {
+    for (int64_t k = 0, first = -1; k < count; ++k) {
         if (t->i0[k] < 0)
             continue;
         if (first < 0)
             first = k;
-        t->shift = t->i0[k] == t->i0[first] + (k - first);
+        up &= t->i0[k] == t->i0[first] + (k - first);
+        down &= t->i0[k] == t->i0[first] - (k - first);
     }
+    t->run = t->has_fill ? 0 : (up ? 1 : (down ? -1 : 0));
+    t->shift = t->has_fill && up;
 }
 
 #if FA_AVX2
@@ -1670,12 +1668,12 @@ static void writer_end(row_writer *w)
 /* n pixels of the fill value. */
 static void fill_pixels(uint8_t *d, int64_t n, int C, const uint8_t *cval)
 {
+    if (n <= 0)
+        return;
     if (C == 1) {
         memset(d, cval[0], (size_t)n);
         return;
     }
-    if (n <= 0)
-        return;
     /* one pixel, then the pattern doubled */
     memcpy(d, cval, (size_t)C);
     for (int64_t done = 1; done < n;) {

@@ -52,15 +52,6 @@ FA_INLINE float fa_normal(uint64_t bits)
     return (s - 4.0f * 32767.5f) * (1.7320508f / 65536.0f);
 }
 
-/* Saturate (NaN to 0) and round; comparisons rather than fminf/fmaxf, which the
-   compiler calls out of line and so cannot vectorise. */
-FA_INLINE uint8_t fa_round_u8(float v)
-{
-    v = v > 0.0f ? v : 0.0f;
-    v = v < 255.0f ? v : 255.0f;
-    return (uint8_t)(int32_t)(v + 0.5f);
-}
-
 /* ---- noise ----------------------------------------------------------------------- */
 
 static int noise_task(void *ctx, int64_t i)

@@ -16,6 +16,16 @@
 
 #include <stdint.h>
 
+/* Saturate (NaN to 0) and round half up, as every float32 path of these filters (and
+   fa_sequence's sharpening) stores uint8; comparisons rather than fminf/fmaxf, which
+   the compiler calls out of line and so cannot vectorise. */
+static inline uint8_t fa_round_u8(float v)
+{
+    v = v > 0.0f ? v : 0.0f;
+    v = v < 255.0f ? v : 255.0f;
+    return (uint8_t)(int32_t)(v + 0.5f);
+}
+
 typedef struct {
     const uint8_t *src;
     int64_t n, h, w, c;

@@ -1,7 +1,8 @@
 /*
  * Per-image sequences of steps (fa_sequence, see fastaug.h): each image runs its own
  * steps one after the other while it is in the caches, in two scratch images that take
- * turns as a step's source and destination; the last step writes the output.
+ * turns as a step's source and destination (one allocation per task of consecutive
+ * images); the last step writes the output.
  *
  * A run of consecutive lookup steps (tables, autocontrast, equalize) composes into one
  * table per channel and is one pass; autocontrast and equalize take the histogram of
@@ -39,10 +40,7 @@ static inline uint8_t blend_round(float w0, float x, float w1, float s, float of
     /* fa_blend's float32 steps, in its order */
     float v = w0 * x;
     v = v + w1 * s;
-    v = v + offset;
-    v = v > 0.0f ? v : 0.0f;
-    v = v < 255.0f ? v : 255.0f;
-    return (uint8_t)(int32_t)(v + 0.5f);
+    return fa_round_u8(v + offset);
 }
 
 /* Values [e0, e1) of interior row y: w0 x + w1 smooth(x) + offset, rounded. */
@@ -337,12 +335,14 @@ static void lookup_run(const fa_sequence_args *a, int64_t i, int64_t s, int64_t 
 
 typedef struct {
     const fa_sequence_args *a;
-    int vector; /* AVX2 sharpening */
+    int vector;         /* AVX2 sharpening */
+    int64_t per_task;   /* consecutive images a task runs */
 } sequence_plan;
 
-static int sequence_task(void *ctx, int64_t i)
+/* Image i's steps; *scratch (two images, allocated on first need and kept for the
+   task's next images) holds the intermediate results. */
+static int run_image(const sequence_plan *p, int64_t i, uint8_t **scratch_p)
 {
-    const sequence_plan *p = ctx;
     const fa_sequence_args *a = p->a;
     const int64_t c = a->c, row = a->w * c, size = a->h * row, S = a->steps;
     const int32_t *kind = a->kind + i * S;
@@ -362,14 +362,17 @@ static int sequence_task(void *ctx, int64_t i)
     int64_t first = 0;
     while (kind[first] == FA_STEP_NONE)
         ++first;
-    const double *m = a->inverse + (i * S + first) * 6;
-    const int stage = kind[first] == FA_STEP_AUGMENT && (m[1] != 0.0 || m[3] != 0.0);
-    uint8_t *scratch = NULL;
-    if (last > first || stage) {
-        scratch = malloc((size_t)(2 * size));
-        if (!scratch)
+    int stage = 0;
+    if (kind[first] == FA_STEP_AUGMENT) {
+        const double *m = a->inverse + (i * S + first) * 6;
+        stage = m[1] != 0.0 || m[3] != 0.0;
+    }
+    if ((last > first || stage) && !*scratch_p) {
+        *scratch_p = malloc((size_t)(2 * size));
+        if (!*scratch_p)
             return -1;
     }
+    uint8_t *scratch = *scratch_p;
     if (stage) {
         for (int64_t y = 0; y < a->h; ++y)
             memcpy(scratch + y * row, cur.p + y * cur.stride, (size_t)row);
@@ -405,15 +408,33 @@ static int sequence_task(void *ctx, int64_t i)
         cur = (image_view){dst, row};
         s = end;
     }
+    return rc;
+}
+
+static int sequence_task(void *ctx, int64_t k)
+{
+    const sequence_plan *p = ctx;
+    const int64_t end = (k + 1) * p->per_task < p->a->n ? (k + 1) * p->per_task : p->a->n;
+    uint8_t *scratch = NULL;
+    int rc = 0;
+    for (int64_t i = k * p->per_task; i < end && rc == 0; ++i)
+        rc = run_image(p, i, &scratch);
     free(scratch);
     return rc;
 }
 
 int fa_sequence(const fa_sequence_args *a)
 {
-    sequence_plan p = {.a = a, .vector = 0};
+    if (a->n == 0)
+        return 0;
+    /* One task on one thread (one scratch allocation), else eight a thread: dynamic
+       scheduling balances images that drew more work. */
+    int64_t tasks = 1;
+    if (a->threads > 1)
+        tasks = a->n < 8 * (int64_t)a->threads ? a->n : 8 * (int64_t)a->threads;
+    sequence_plan p = {.a = a, .vector = 0, .per_task = (a->n + tasks - 1) / tasks};
 #if FA_SEQ_AVX2
     p.vector = fa_get_simd() > 0 && __builtin_cpu_supports("avx2");
 #endif
-    return fa_parallel(a->threads, a->n, sequence_task, &p);
+    return fa_parallel(a->threads, (a->n + p.per_task - 1) / p.per_task, sequence_task, &p);
 }

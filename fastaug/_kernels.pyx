@@ -152,8 +152,9 @@ def sequence(cnp.ndarray src, cnp.ndarray dst, cnp.ndarray kind, cnp.ndarray inv
     """Run per-image step sequences: ``src`` (N, H, W, C) uint8 with pixel stride C and
     channel stride 1; ``dst`` C-contiguous; ``kind`` (N, S) int32; ``inverse``
     (N, S, 2, 3), ``color`` (N, S, C, C + 1), ``gray`` (N, S, C) float64;
-    ``gray_weights`` (3,) float32; ``tables`` (N, S, C, 256) uint8; ``weights``
-    (N, S, 2) float32; ``cval`` (4,) uint8; all C-contiguous."""
+    ``gray_weights`` (3,) float32; ``tables`` (N, S, C, 256) uint8 and ``weights``
+    (N, S, 2) float32, each empty when no step reads it ("lut", "sharpness");
+    ``cval`` (4,) uint8; all C-contiguous."""
     cdef fa_sequence_args a
     cdef int k, rc
     a.src = <const uint8_t *>cnp.PyArray_DATA(src)

@@ -234,6 +234,22 @@ def _out(out, shape: tuple, dtype, images: np.ndarray, pool=None) -> np.ndarray:
     return out
 
 
+def _batch_out(out, shape: tuple, dtype, images, squeeze: bool, pool=None) -> np.ndarray:
+    """The output of ``shape`` (N, ..., C): ``out`` validated, or a new array (from
+    ``pool`` when given). A 3-D batch (``squeeze``) may come with a 3-D ``out``."""
+    if out is not None and squeeze:
+        return _out(out, shape[:3], dtype, images)[..., np.newaxis]
+    return _out(out, shape, dtype, images, pool)
+
+
+def _gray_weights(value, name: str) -> np.ndarray:
+    """Three grey weights of R, G, B in [0, 1e6], float64."""
+    wt = _float_array(value, name)
+    if wt.shape != (3,) or np.any(wt < 0) or np.any(wt > 1e6):
+        raise ValueError(f"{name} must be 3 numbers in [0, 1e6], got {value!r}")
+    return wt
+
+
 def _restore_ndim(result: np.ndarray, out, squeeze: bool, layout: str = "NHWC"):
     if out is not None:
         return out
@@ -358,11 +374,7 @@ def augment(
         output = _OUTPUT_F32_NCHW if layout == "NCHW" else _OUTPUT_F32_NHWC
 
     shape = (n, c, oh, ow) if output == _OUTPUT_F32_NCHW else (n, oh, ow, c)
-    if out is not None and squeeze and layout == "NHWC":
-        # A 3-D batch may come with a 3-D out buffer.
-        dst = _out(out, shape[:3], out_dtype, images)[..., np.newaxis]
-    else:
-        dst = _out(out, shape, out_dtype, images, _pool)
+    dst = _batch_out(out, shape, out_dtype, images, squeeze and layout == "NHWC", _pool)
     if n == 0:
         return _restore_ndim(dst, out, squeeze, layout)
     _kernels.augment(src, dst, inv, clip, color, interp, fill, fill_values, gain, offset,
@@ -647,10 +659,7 @@ def lut(
                          f"got {t.shape}")
     t = np.ascontiguousarray(t)
     shape = (n, h, w, c)
-    if out is not None and squeeze:
-        dst = _out(out, shape[:3], np.uint8, images)[..., np.newaxis]
-    else:
-        dst = _out(out, shape, np.uint8, images)
+    dst = _batch_out(out, shape, np.uint8, images, squeeze)
     if n:
         _kernels.lut(src, dst, t, threads)
     return _restore_ndim(dst, out, squeeze)
@@ -706,10 +715,7 @@ def _filter_setup(images, out, fill_mode: str, threads):
     src, squeeze = _images(images)
     fill = _choice(fill_mode, _FILTER_FILL_MODES, "fill_mode")
     threads = resolve_threads(threads)
-    if out is not None and squeeze:
-        dst = _out(out, src.shape[:3], np.uint8, images)[..., np.newaxis]
-    else:
-        dst = _out(out, src.shape, np.uint8, images)
+    dst = _batch_out(out, src.shape, np.uint8, images, squeeze)
     return src, squeeze, fill, threads, dst
 
 
@@ -1066,10 +1072,7 @@ def blend(
         raise ValueError(f"offset must be a number in [-1, 1], got {offset!r}")
     threads = resolve_threads(threads)
     shape = batches[0].shape
-    if out is not None and squeeze:
-        dst = _out(out, shape[:3], np.uint8, images[0])[..., np.newaxis]
-    else:
-        dst = _out(out, shape, np.uint8, images[0])
+    dst = _batch_out(out, shape, np.uint8, images[0], squeeze)
     for k, im in enumerate(images[1:], 1):
         if np.may_share_memory(dst, im):
             raise ValueError(f"out must not overlap images[{k}]")
@@ -1100,9 +1103,7 @@ def mean_gray(images: np.ndarray, weights: ArrayLike = (0.2989, 0.587, 0.114), *
     """
     src, _ = _images(images)
     n, h, w, c = src.shape
-    wt = _float_array(weights, "weights")
-    if wt.shape != (3,) or np.any(wt < 0) or np.any(wt > 1e6):
-        raise ValueError(f"weights must be 3 numbers in [0, 1e6], got {weights!r}")
+    wt = _gray_weights(weights, "weights")
     threads = resolve_threads(threads)
     sums = np.zeros(n, np.int64)
     if n:
@@ -1140,11 +1141,9 @@ STEP_KINDS = {"none": 0, "lut": 1, "autocontrast": 2, "equalize": 3, "augment": 
               "sharpness": 5}
 
 
-def _step_array(value, shape: tuple, name: str, default, needed: bool = False) -> np.ndarray:
-    """A (N, S, ...) float64 step parameter; ``default`` when None, unless ``needed``."""
+def _step_array(value, shape: tuple, name: str, default) -> np.ndarray:
+    """A (N, S, ...) float64 step parameter, ``default`` when None."""
     if value is None:
-        if needed:
-            raise ValueError(f"{name} must be given for the steps of kinds")
         return np.ascontiguousarray(np.broadcast_to(default, shape), np.float64)
     arr = _float_array(value, name)
     if arr.shape != shape:
@@ -1237,12 +1236,16 @@ def sequence(
     inv = _step_array(matrices, (n, s, 2, 3), "matrices", np.eye(3)[:2])
     col = _step_array(colors, (n, s, c, c + 1), "colors", np.eye(c, c + 1))
     gr = _step_array(gray, (n, s, c), "gray", 0.0)
-    wt = _step_array(weights, (n, s, 2), "weights", 0.0,
-                     bool(np.any(k == STEP_KINDS["sharpness"])))
+    # the kernel reads tables and weights of "lut" and "sharpness" steps only
+    sharp = bool(np.any(k == STEP_KINDS["sharpness"]))
+    if weights is None and sharp:
+        raise ValueError("weights must be given: kinds has 'sharpness' steps")
+    wt = (_step_array(weights, (n, s, 2), "weights", 0.0) if weights is not None
+          else np.zeros(0)).astype(np.float32)
     if tables is None:
         if np.any(k == STEP_KINDS["lut"]):
-            raise ValueError("tables must be given for the steps of kinds")
-        tab = np.zeros((n, s, c, 256), np.uint8)
+            raise ValueError("tables must be given: kinds has 'lut' steps")
+        tab = np.zeros(0, np.uint8)
     else:
         tab = np.asarray(tables)
         if tab.dtype != np.uint8:
@@ -1253,18 +1256,12 @@ def sequence(
     if (isinstance(offset, bool) or not isinstance(offset, numbers.Real)
             or not -1 <= offset <= 1):
         raise ValueError(f"offset must be a number in [-1, 1], got {offset!r}")
-    gw = _float_array(gray_weights, "gray_weights")
-    if gw.shape != (3,) or np.any(gw < 0) or np.any(gw > 1e6):
-        raise ValueError(f"gray_weights must be 3 numbers in [0, 1e6], got {gray_weights!r}")
+    gw = _gray_weights(gray_weights, "gray_weights")
     interp = _choice(interpolation, INTERPOLATIONS, "interpolation")
     cv = _cval(cval, c)
     threads = resolve_threads(threads)
-    shape = (n, h, w, c)
-    if out is not None and squeeze:
-        dst = _out(out, shape[:3], np.uint8, images)[..., np.newaxis]
-    else:
-        dst = _out(out, shape, np.uint8, images)
+    dst = _batch_out(out, (n, h, w, c), np.uint8, images, squeeze)
     if n:
-        _kernels.sequence(src, dst, k, inv, col, gr, gw.astype(np.float32), tab,
-                          wt.astype(np.float32), float(offset), interp, cv, threads)
+        _kernels.sequence(src, dst, k, inv, col, gr, gw.astype(np.float32), tab, wt,
+                          float(offset), interp, cv, threads)
     return _restore_ndim(dst, out, squeeze)

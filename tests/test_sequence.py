@@ -148,6 +148,17 @@ def test_every_kind_on_photos(c):
         _kernels.set_simd(True)
 
 
+def test_tasks_of_several_images_agree():
+    """Threads take runs of consecutive images sharing one scratch allocation: every
+    split gives the reference's images."""
+    rng = np.random.default_rng(11)
+    x = rng.integers(0, 256, (37, 9, 11, 3), dtype=np.uint8)
+    args = random_steps(rng, 37, 3, 9, 11, 3)
+    want = reference(x, args, "bilinear", 5)
+    for threads in (1, 2, 3):
+        np.testing.assert_array_equal(run(x, args, "bilinear", 5, threads=threads), want)
+
+
 def test_sharpness_vector_and_scalar_agree():
     """The AVX2 sharpening (16 values a step) and the scalar loop, at every width class
     and extreme weights (saturation both ways)."""

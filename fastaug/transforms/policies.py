@@ -111,7 +111,6 @@ from .base import Random, SampleStream, sample_keys
 from .color import (
     GRAY_WEIGHTS,
     brightness_matrix,
-    contrast_matrix,
     saturation_matrix,
 )
 
@@ -126,16 +125,12 @@ INVERT = 14
 NUM_OPS = len(OP_NAMES)
 _GEOMETRIC = (SHEAR_X, SHEAR_Y, TRANSLATE_X, TRANSLATE_Y, ROTATE)
 _COLOR = (BRIGHTNESS, COLOR, CONTRAST)
-_LUT = (POSTERIZE, SOLARIZE, AUTOCONTRAST, EQUALIZE, INVERT)
 _SIGNED = np.zeros(NUM_OPS, bool)
 _SIGNED[[SHEAR_X, SHEAR_Y, TRANSLATE_X, TRANSLATE_Y, ROTATE, BRIGHTNESS, COLOR, CONTRAST,
          SHARPNESS]] = True
 
 #: Offset that turns the colour pass's rounding into torchvision's truncation.
 _TRUNCATE = 0.5 - 2.0 ** -8
-
-#: torchvision's sharpness smoothing kernel.
-SMOOTH = np.array([[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]]) / 13.0
 
 
 def magnitude_table(space: str, num_bins: int, height: int, width: int) -> np.ndarray:
@@ -377,19 +372,23 @@ class _Policy(SampleStream):
         return out[..., 0] if squeeze else out
 
 
+#: The ``ops.sequence`` step kind of each op (colour ops may join a warp's step).
+_STEP_OF_OP = np.full(NUM_OPS, ops.STEP_KINDS["none"], np.int32)
+_STEP_OF_OP[list(_GEOMETRIC + _COLOR)] = ops.STEP_KINDS["augment"]
+_STEP_OF_OP[[POSTERIZE, SOLARIZE, INVERT]] = ops.STEP_KINDS["lut"]
+_STEP_OF_OP[AUTOCONTRAST] = ops.STEP_KINDS["autocontrast"]
+_STEP_OF_OP[EQUALIZE] = ops.STEP_KINDS["equalize"]
+_STEP_OF_OP[SHARPNESS] = ops.STEP_KINDS["sharpness"]
+
+
 def _sequence_steps(op: np.ndarray, mag: np.ndarray, h: int, w: int, c: int) -> dict:
     """``ops.sequence``'s steps for ops (N, K) with magnitudes (N, K): one step per op
     in drawn order, except that a colour op right after a warp (Identity between them
     allowed) joins the warp's step, the warp and the colour matrix one pass."""
     n, k = op.shape
-    kind = np.full((n, k), ops.STEP_KINDS["none"], np.int32)
+    kind = _STEP_OF_OP[op]
     geo, col = np.isin(op, _GEOMETRIC), np.isin(op, _COLOR)
-    point = np.isin(op, (POSTERIZE, SOLARIZE, INVERT))
-    kind[geo | col] = ops.STEP_KINDS["augment"]
-    kind[op == SHARPNESS] = ops.STEP_KINDS["sharpness"]
-    kind[op == AUTOCONTRAST] = ops.STEP_KINDS["autocontrast"]
-    kind[op == EQUALIZE] = ops.STEP_KINDS["equalize"]
-    kind[point] = ops.STEP_KINDS["lut"]
+    point = kind == ops.STEP_KINDS["lut"]
     steps: dict = {"kinds": kind}
     if geo.any():
         inv = np.empty((n, k, 2, 3))
@@ -406,14 +405,14 @@ def _sequence_steps(op: np.ndarray, mag: np.ndarray, h: int, w: int, c: int) -> 
             rows = np.flatnonzero(col[:, j])
             at = np.where(after_warp[rows], last[rows], j)
             o, f = op[rows, j], 1.0 + mag[rows, j]
-            m = np.where((o == BRIGHTNESS)[:, None, None], brightness_matrix(f, c),
-                         np.where((o == COLOR)[:, None, None], saturation_matrix(f, c),
-                                  contrast_matrix(f, np.zeros(len(rows)), c)))
+            # contrast is f x plus (1 - f) x the mean grey, which the kernel adds
+            m = np.where((o == COLOR)[:, None, None], saturation_matrix(f, c),
+                         brightness_matrix(f, c))
             # torchvision truncates a colour op's result: floor(v) = round(v - 0.5),
             # less 2**-8 so that integers stay put whichever way the kernel breaks ties
             m[:, :tone, c] -= _TRUNCATE
             colors[rows, at] = m[:, :c]
-            contrast = o == CONTRAST  # plus (1 - f) x the mean grey, taken in the kernel
+            contrast = o == CONTRAST
             gray[rows[contrast], at[contrast], :tone] = 1.0 - f[contrast, None]
             kind[rows[at != j], j] = ops.STEP_KINDS["none"]
             live = op[:, j] != IDENTITY
