@@ -45,13 +45,17 @@
  *
  * Finishing (an identity colour matrix counts as none: the same values): without
  * colour, uint8 is (v + 2^15) >> 16 and float is
- * v * 2^-16 * scale + offset; with colour, ((bias + m0 v0) + m1 v1) + m2 v2 on floats,
- * saturated to 0..255, then rounded or scaled. The AVX2 finishing and the scalar loops
- * (compiler-vectorised clones chosen at load time) run these float operations in the
- * same order; the build uses -ffp-contract=off, so no path fuses multiply-adds that
- * another lacks and every path gives the same values. Rows are finished left to right:
+ * v * 2^-16 * scale + offset; with colour, fma(m2, v2, fma(m1, v1, fma(m0, v0, start)))
+ * on floats, saturated to 0..255, then truncated (uint8: start is bias + 0.5, so this
+ * rounds to nearest) or scaled (float: start is the bias). The vector finishing runs
+ * these operations in the same order with fused multiply-adds (the vector kernels need
+ * FMA as well as AVX2) and the scalar loops call fmaf, which rounds the same way with
+ * or without the instruction; the build uses -ffp-contract=off, so no path fuses a
+ * multiply-add that another lacks and every path gives the same values. Rows are
+ * finished left to right:
  * 16-byte uint8 stores may write a few bytes of the next pixels, written after.
  */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,12 +73,17 @@
 #define FA_INLINE static inline __attribute__((always_inline))
 
 /* Loops that gain from wider vectors get AVX2/SSSE3 clones chosen at load time, and the
-   gather kernels are compiled for AVX2 and called only where the CPU has it. */
+   gather kernels are compiled for AVX2 with FMA and called only where the CPU has both.
+   The x86-64-v3 clone (AVX2 + FMA, GCC 12 on) vectorises the colour loops' fmaf. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#if __GNUC__ >= 12
+#define FA_HOT __attribute__((target_clones("arch=x86-64-v3", "ssse3", "default")))
+#else
 #define FA_HOT __attribute__((target_clones("avx2", "ssse3", "default")))
+#endif
 #define FA_AVX2 1
 #include <immintrin.h>
-#define FA_TARGET_AVX2 __attribute__((target("avx2")))
+#define FA_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #else
 #define FA_HOT
 #define FA_AVX2 0
@@ -180,11 +189,6 @@ FA_INLINE int32_t fetch(const image_ctx *ic, int C, int64_t yi, int64_t xi, int 
 
 /* ---- stage 2: colour, saturation, conversion ------------------------------------- */
 
-/* v >= 0; through int32 so that loops of it vectorise (cvttps2dq, then packs). */
-FA_INLINE uint8_t to_u8(float v)
-{
-    return (uint8_t)(int32_t)((v > 255.0f ? 255.0f : v) + 0.5f);
-}
 
 FA_INLINE float sample_value(int32_t v)
 {
@@ -217,12 +221,22 @@ FA_INLINE void finish_plain(const image_ctx *ic, int C, const int32_t *p, int64_
     }
 }
 
-/* Channel c of pixel x after the colour matrix m (C x (C + 1)), saturated. */
-FA_INLINE float color_value(const float *m, int C, const int32_t *p, int64_t ps, int64_t x)
+/* The start of a colour sum: the bias m[C], plus 0.5 for uint8 outputs, whose rounding
+   to nearest is then the truncation of the saturated sum. */
+FA_INLINE float color_start(const float *m, int C, int u8)
 {
-    float acc = m[C];
+    return u8 ? m[C] + 0.5f : m[C];
+}
+
+/* Channel c of pixel x after the colour matrix m (C x (C + 1)) from `start`: one fused
+   multiply-add per input channel in channel order (every vector path does the same,
+   so the results agree bit for bit), saturated to [0, 255]. */
+FA_INLINE float color_value(const float *m, int C, const int32_t *p, int64_t ps, int64_t x,
+                            float start)
+{
+    float acc = start;
     for (int j = 0; j < C; ++j)
-        acc = acc + m[j] * sample_value(p[j * ps + x]);
+        acc = fmaf(m[j], sample_value(p[j * ps + x]), acc);
     acc = acc < 0.0f ? 0.0f : acc;
     return acc > 255.0f ? 255.0f : acc;
 }
@@ -238,20 +252,22 @@ FA_INLINE void finish_color(const image_ctx *ic, int C, const int32_t *p, int64_
         uint8_t *d = ic->dst8 + y * ow * C;
         for (int64_t x = x0; x < x1; ++x)
             for (int c = 0; c < C; ++c)
-                d[x * C + c] = to_u8(color_value(m + c * (C + 1), C, p, ps, x));
+                d[x * C + c] = (uint8_t)(int32_t)color_value(
+                    m + c * (C + 1), C, p, ps, x, color_start(m + c * (C + 1), C, 1));
     } else if (a->output == FA_OUT_F32_NCHW) {
         for (int c = 0; c < C; ++c) {
             float *d = ic->dstf + (c * a->oh + y) * ow;
             const float scale = a->scale[c], offset = a->offset[c];
             for (int64_t x = x0; x < x1; ++x)
-                d[x] = color_value(m + c * (C + 1), C, p, ps, x) * scale + offset;
+                d[x] = color_value(m + c * (C + 1), C, p, ps, x, m[c * (C + 1) + C]) * scale +
+                       offset;
         }
     } else {
         float *d = ic->dstf + y * ow * C;
         for (int64_t x = x0; x < x1; ++x)
             for (int c = 0; c < C; ++c)
-                d[x * C + c] = color_value(m + c * (C + 1), C, p, ps, x) * a->scale[c] +
-                               a->offset[c];
+                d[x * C + c] = color_value(m + c * (C + 1), C, p, ps, x, m[c * (C + 1) + C]) *
+                                   a->scale[c] + a->offset[c];
     }
 }
 
@@ -270,26 +286,34 @@ FA_FINISH(4)
 
 #if FA_AVX2
 /* Eight pixels of C uint8 channels (one per dword of q[c]) interleaved into d; `room`:
-   the 4 bytes after them belong to this row too (and are written after). */
+   the 4 bytes after them belong to this row too (and are written after). C > 1: q[c]
+   may be negative, saturated to 0 by the packs. */
 FA_TARGET_AVX2 static inline void store_u8_pixels(uint8_t *d, const __m256i *q, int C,
                                                   int room)
 {
-    __m256i px = q[0];
-    for (int c = 1; c < C; ++c)
-        px = _mm256_or_si256(px, _mm256_slli_epi32(q[c], 8 * c));
-    if (C == 4) {
-        _mm256_storeu_si256((__m256i *)d, px);
+    if (C == 4) { /* lane l: channel c of pixels 4 l .. 4 l + 3 at bytes 4 c .. 4 c + 3 */
+        const __m256i px = _mm256_packus_epi16(_mm256_packus_epi32(q[0], q[1]),
+                                               _mm256_packus_epi32(q[2], q[3]));
+        const __m256i order = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7,
+                                               11, 15, 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14,
+                                               3, 7, 11, 15);
+        _mm256_storeu_si256((__m256i *)d, _mm256_shuffle_epi8(px, order));
         return;
     }
-    /* Drop the unused bytes of every dword: 4 pixels per lane become 4 C bytes. */
-    const __m256i keep = C == 3 ? _mm256_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -128,
-                                                   -128, -128, -128, 0, 1, 2, 4, 5, 6, 8, 9, 10,
-                                                   12, 13, 14, -128, -128, -128, -128)
-                                : _mm256_setr_epi8(0, 4, 8, 12, -128, -128, -128, -128, -128,
-                                                   -128, -128, -128, -128, -128, -128, -128, 0,
-                                                   4, 8, 12, -128, -128, -128, -128, -128, -128,
-                                                   -128, -128, -128, -128, -128, -128);
-    px = _mm256_shuffle_epi8(px, keep);
+    /* 4 pixels per lane become their 4 C bytes */
+    __m256i px;
+    if (C == 3) {
+        px = _mm256_packus_epi16(_mm256_packus_epi32(q[0], q[1]), _mm256_packus_epi32(q[2], q[2]));
+        px = _mm256_shuffle_epi8(px, _mm256_setr_epi8(0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, -128,
+                                                      -128, -128, -128, 0, 4, 8, 1, 5, 9, 2, 6,
+                                                      10, 3, 7, 11, -128, -128, -128, -128));
+    } else {
+        px = _mm256_shuffle_epi8(q[0], _mm256_setr_epi8(0, 4, 8, 12, -128, -128, -128, -128,
+                                                        -128, -128, -128, -128, -128, -128,
+                                                        -128, -128, 0, 4, 8, 12, -128, -128,
+                                                        -128, -128, -128, -128, -128, -128,
+                                                        -128, -128, -128, -128));
+    }
     const __m128i lo = _mm256_castsi256_si128(px), hi = _mm256_extracti128_si256(px, 1);
     if (C == 1) {
         const int32_t a = _mm_cvtsi128_si32(lo), b = _mm_cvtsi128_si32(hi);
@@ -376,7 +400,7 @@ FA_INLINE int finish_kind(const image_ctx *ic)
             FA_BY_KIND_C(ic, body, 4, __VA_ARGS__);                                     \
     } while (0)
 
-#define FA_AVX2_INLINE static inline __attribute__((always_inline, target("avx2")))
+#define FA_AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
 
 /* The constants of finishing kind `kind`: the colour ones only for kinds with colour
    (ic->color is set for those), which alone read them. */
@@ -389,7 +413,8 @@ FA_AVX2_INLINE void finish_init(const image_ctx *ic, int C, int kind, finish_con
         if (kind & 1) {
             for (int j = 0; j < C; ++j)
                 k->coef[c][j] = _mm256_set1_ps(ic->color[c * (C + 1) + j]);
-            k->bias[c] = _mm256_set1_ps(ic->color[c * (C + 1) + C]);
+            k->bias[c] = _mm256_set1_ps(color_start(ic->color + c * (C + 1), C,
+                                                    kind >> 1 == FA_OUT_U8_NHWC));
         }
     }
 }
@@ -405,7 +430,7 @@ FA_AVX2_INLINE void finish8(const image_ctx *ic, int C, const finish_consts *k, 
     const int color = kind & 1, u8 = kind >> 1 == FA_OUT_U8_NHWC;
     const int nchw = kind >> 1 == FA_OUT_F32_NCHW;
     const int64_t ow = a->ow;
-    const __m256 unit = _mm256_set1_ps(1.0f / FA_VONE), half = _mm256_set1_ps(0.5f);
+    const __m256 unit = _mm256_set1_ps(1.0f / FA_VONE);
     __m256 o[4];
     __m256i q[4];
     if (color) {
@@ -413,12 +438,15 @@ FA_AVX2_INLINE void finish8(const image_ctx *ic, int C, const finish_consts *k, 
         for (int j = 0; j < C; ++j)
             f[j] = grey ? _mm256_cvtepi32_ps(v[j]) : _mm256_mul_ps(_mm256_cvtepi32_ps(v[j]), unit);
         for (int c = 0; c < C; ++c) {
-            __m256 acc = _mm256_add_ps(k->bias[c], _mm256_mul_ps(k->coef[c][0], f[0]));
-            for (int j = 1; j < C; ++j)
-                acc = _mm256_add_ps(acc, _mm256_mul_ps(k->coef[c][j], f[j]));
-            acc = _mm256_min_ps(_mm256_max_ps(acc, _mm256_setzero_ps()), _mm256_set1_ps(255.0f));
+            __m256 acc = k->bias[c];
+            for (int j = 0; j < C; ++j)
+                acc = _mm256_fmadd_ps(k->coef[c][j], f[j], acc);
+            /* uint8, C > 1: negative sums are saturated by store_u8_pixels' packs */
+            if (!u8 || C == 1)
+                acc = _mm256_max_ps(acc, _mm256_setzero_ps());
+            acc = _mm256_min_ps(acc, _mm256_set1_ps(255.0f));
             if (u8)
-                q[c] = _mm256_cvttps_epi32(_mm256_add_ps(acc, half));
+                q[c] = _mm256_cvttps_epi32(acc);
             else
                 o[c] = _mm256_add_ps(_mm256_mul_ps(acc, k->scale[c]), k->offset[c]);
         }
@@ -869,8 +897,8 @@ FA_TARGET_AVX2 static int nearest_block_avx2(const image_ctx *ic, int C, const r
 #undef FA_ROWS_VBMI
 
 #define FA_VBMI_INLINE \
-    static inline __attribute__((always_inline, target("avx2,avx512f,avx512bw,avx512vl,avx512vbmi")))
-#define FA_TARGET_VBMI __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vbmi")))
+    static inline __attribute__((always_inline, target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vbmi")))
+#define FA_TARGET_VBMI __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vbmi")))
 #define FA_ROWS_FN FA_VBMI_INLINE
 #define FA_ROWS(name) name##_vbmi
 #define FA_ROWS_VBMI 1
@@ -2045,7 +2073,7 @@ int fa_augment(const fa_augment_args *a)
 #if FA_AVX2
     /* Gathers take 32-bit offsets within an image, and read 4 bytes. */
     const int64_t extent = a->src_row_stride * (a->h - 1) + a->w * a->c;
-    plan.vector = simd_level > 0 && __builtin_cpu_supports("avx2");
+    plan.vector = simd_level > 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     plan.vbmi = plan.vector && simd_level > 1 && __builtin_cpu_supports("avx512vbmi") &&
                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
     plan.avx2 = plan.vector && extent >= 4 &&

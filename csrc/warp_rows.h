@@ -85,12 +85,15 @@ FA_ROWS_FN void finish16(const image_ctx *ic, int C, const finish_consts *k, con
         for (int j = 0; j < C; ++j)
             f[j] = grey ? _mm512_cvtepi32_ps(v[j]) : _mm512_mul_ps(_mm512_cvtepi32_ps(v[j]), unit);
         for (int c = 0; c < C; ++c) {
-            __m512 acc = _mm512_add_ps(FA_WIDE(k->bias[c]), _mm512_mul_ps(FA_WIDE(k->coef[c][0]), f[0]));
-            for (int j = 1; j < C; ++j)
-                acc = _mm512_add_ps(acc, _mm512_mul_ps(FA_WIDE(k->coef[c][j]), f[j]));
-            acc = _mm512_min_ps(_mm512_max_ps(acc, _mm512_setzero_ps()), _mm512_set1_ps(255.0f));
+            __m512 acc = FA_WIDE(k->bias[c]);
+            for (int j = 0; j < C; ++j)
+                acc = _mm512_fmadd_ps(FA_WIDE(k->coef[c][j]), f[j], acc);
+            /* uint8, C > 1: negative sums are saturated by the packs below */
+            if (!u8 || C == 1)
+                acc = _mm512_max_ps(acc, _mm512_setzero_ps());
+            acc = _mm512_min_ps(acc, _mm512_set1_ps(255.0f));
             if (u8)
-                q[c] = _mm512_cvttps_epi32(_mm512_add_ps(acc, _mm512_set1_ps(0.5f)));
+                q[c] = _mm512_cvttps_epi32(acc);
             else
                 o[c] = _mm512_add_ps(_mm512_mul_ps(acc, FA_WIDE(k->scale[c])), FA_WIDE(k->offset[c]));
         }
@@ -108,20 +111,30 @@ FA_ROWS_FN void finish16(const image_ctx *ic, int C, const finish_consts *k, con
     }
     if (u8) {
         uint8_t *d = ic->dst8 + (y * a->ow + x) * C;
-        __m512i px = q[0];
-        for (int c = 1; c < C; ++c)
-            px = _mm512_or_si512(px, _mm512_slli_epi32(q[c], 8 * c));
+        if (C == 1) {
+            _mm_storeu_si128((__m128i *)d, _mm512_cvtepi32_epi8(q[0]));
+            return;
+        }
+        /* Saturating packs: 128-bit lane l holds channel c of pixels 4 l .. 4 l + 3 at
+           bytes 16 l + 4 c .. 16 l + 4 c + 3; one vpermb interleaves the pixels. */
+        const __m512i bytes = _mm512_packus_epi16(_mm512_packus_epi32(q[0], q[1]),
+                                                  _mm512_packus_epi32(q[2], q[C - 1]));
         if (C == 4) {
-            _mm512_storeu_si512(d, px);
-        } else if (C == 1) {
-            _mm_storeu_si128((__m128i *)d, _mm512_cvtepi32_epi8(px));
-        } else {
-            /* bytes 4 j + 0, 1, 2 of every dword, packed into 48 bytes */
             const __m512i pack = _mm512_set_epi8(
-                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 62, 61, 60, 58, 57, 56, 54, 53,
-                52, 50, 49, 48, 46, 45, 44, 42, 41, 40, 38, 37, 36, 34, 33, 32, 30, 29, 28, 26,
-                25, 24, 22, 21, 20, 18, 17, 16, 14, 13, 12, 10, 9, 8, 6, 5, 4, 2, 1, 0);
-            _mm512_mask_storeu_epi8(d, 0xFFFFFFFFFFFFull, _mm512_permutexvar_epi8(pack, px));
+                63, 59, 55, 51, 62, 58, 54, 50, 61, 57, 53, 49, 60, 56, 52, 48, 47, 43, 39, 35,
+                46, 42, 38, 34, 45, 41, 37, 33, 44, 40, 36, 32, 31, 27, 23, 19, 30, 26, 22, 18,
+                29, 25, 21, 17, 28, 24, 20, 16, 15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8,
+                4, 0);
+            _mm512_storeu_si512(d, _mm512_permutexvar_epi8(pack, bytes));
+        } else {
+            const __m512i pack = _mm512_set_epi8(
+                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 59, 55, 51, 58, 54, 50, 57, 53,
+                49, 56, 52, 48, 43, 39, 35, 42, 38, 34, 41, 37, 33, 40, 36, 32, 27, 23, 19, 26,
+                22, 18, 25, 21, 17, 24, 20, 16, 11, 7, 3, 10, 6, 2, 9, 5, 1, 8, 4, 0);
+            const __m512i px = _mm512_permutexvar_epi8(pack, bytes);
+            /* two plain stores of the 48 bytes */
+            _mm256_storeu_si256((__m256i *)d, _mm512_castsi512_si256(px));
+            _mm_storeu_si128((__m128i *)(d + 32), _mm512_extracti32x4_epi32(px, 2));
         }
         return;
     }

@@ -207,6 +207,8 @@ def _clip_from_boxes(b: np.ndarray) -> np.ndarray:
 def _colors(colors, n: int, c: int, name: str = "colors") -> np.ndarray | None:
     """(N or 1, C, C + 1) float32, or None when every matrix is the identity."""
     m = _per_image(_float_array(colors, name), n, (c, c + 1), name, "colour matrices")
+    if np.abs(m).max(initial=0.0) > np.finfo(np.float32).max:
+        raise ValueError(f"{name} must fit in float32 (|value| <= 3.4e38)")
     identity = np.hstack([np.eye(c), np.zeros((c, 1))])
     if np.array_equal(m, np.broadcast_to(identity, m.shape)):
         return None

@@ -671,6 +671,33 @@ def test_color_matrix_identity_saturation_and_3d(channels):
         np.testing.assert_array_equal(out, expected[..., 0])
 
 
+def _color_outputs(images, colors):
+    return (ops.color_matrix(images, colors),
+            ops.augment(images, colors=colors, dtype="float32", layout="NCHW"),
+            ops.augment(images, colors=colors, dtype="float32", scale=1 / 255))
+
+
+def test_color_matrix_ties_and_overflow_agree_on_every_path(channels):
+    """Halves round up on every path (the 0.5 starts the fused sum). Sums beyond
+    float32's range saturate alike on every path and never give NaN: a fused
+    multiply-add of finite entries forms no infinite product to cancel an infinite sum
+    (the unfused order gave inf - inf = NaN on the scalar path, 0 on the vector one)."""
+    images = photo_batch(2, 5, 37, channels)
+    half = np.hstack([0.5 * np.eye(channels), np.zeros((channels, 1))])
+    np.testing.assert_array_equal(ops.color_matrix(images, half), (images.astype(int) + 1) // 2)
+    _vector_and_scalar(_color_outputs, images, half)
+    huge = np.zeros((channels, channels + 1))
+    huge[:, 0] = 3e38
+    huge[:, -2] -= 3e38
+    huge[:, -1] = 7.0
+    _vector_and_scalar(_color_outputs, images, huge)
+    u8, *floats = _color_outputs(images, huge)
+    for f in floats:
+        assert np.isfinite(f).all()
+    if channels > 1:  # 3e38 v0 overflows to inf for v0 >= 2, which no finite term undoes
+        np.testing.assert_array_equal(u8[images[..., 0] >= 2], 255)
+
+
 @pytest.mark.parametrize("view", VIEWS)
 def test_color_matrix_non_contiguous(rng, view):
     images = VIEWS[view](photo_batch(6, 26, 39, 4))

@@ -148,6 +148,11 @@ def test_color_matrices_not_finite(images):
         ops.color_matrix(images, m)
     with pytest.raises(ValueError, match="colors"):
         ops.augment(images, colors=m)
+    m[1, 2] = 1e39  # finite, but infinite in float32, where the kernels compute
+    with pytest.raises(ValueError, match="matrices must fit in float32"):
+        ops.color_matrix(images, m)
+    with pytest.raises(ValueError, match="colors must fit in float32"):
+        ops.augment(images, colors=m)
 
 
 # ---- names of modes -------------------------------------------------------------------
