@@ -1567,7 +1567,8 @@ FA_VBMI_INLINE __m512i reversed_part(const uint8_t *src, int64_t R, int64_t b, i
    line written in parts. */
 FA_TARGET_VBMI static void reverse_lines_vbmi(uint8_t *out, const uint8_t *base, int64_t stride,
                                               const int64_t *source, int64_t n, int64_t R,
-                                              int C, const uint8_t *first, const uint8_t *end)
+                                              int C, const uint8_t *first, const uint8_t *end,
+                                              int stream)
 {
     __m512i index[4];
     for (int p = 0; p < C; ++p) {
@@ -1600,10 +1601,50 @@ FA_TARGET_VBMI static void reverse_lines_vbmi(uint8_t *out, const uint8_t *base,
                                                      o - (y + 1) * R, C, index, phase, first,
                                                      end),
                                        v);
-        if (line >= out && line + 64 <= last)
+        if (line < out || line + 64 > last)
+            _mm512_mask_storeu_epi8(line, bits_between(out - line, last - line), v);
+        else if (stream)
             _mm512_stream_si512((void *)line, v);
         else
+            _mm512_storeu_si512((void *)line, v);
+    }
+}
+/* Output rows 0 .. n - 1 from `out` on (a contiguous run of R bytes each, R >= 64),
+   each the R bytes at base + source[y] * stride, written as the aligned 64-byte lines
+   of the run, from the last line to the first: a vertical flip reads its source rows
+   in ascending order then, as the hardware prefetchers expect (in the other order,
+   rows descending while their bytes ascend, a streamed flip took 2.5x a copy). A line
+   across two rows takes each part by a masked load; lines whole inside the run are
+   streamed (`stream`) or stored, the run's partial end lines stored masked to it. */
+FA_TARGET_VBMI static void copy_lines_down(uint8_t *out, const uint8_t *base, int64_t stride,
+                                           const int64_t *source, int64_t n, int64_t R,
+                                           int stream)
+{
+    uint8_t *const last = out + n * R;
+    uint8_t *const first = (uint8_t *)((uintptr_t)out & ~(uintptr_t)63);
+    int64_t y = n - 1;
+    for (uint8_t *line = (uint8_t *)((uintptr_t)(last - 1) & ~(uintptr_t)63); line >= first;
+         line -= 64) {
+        const int64_t o = line - out; /* may be negative for the first line */
+        while (y > 0 && y * R > o) {
+            --y;
+            if (y >= 2)
+                for (int64_t k = 0; k < R; k += 64)
+                    _mm_prefetch((const char *)base + source[y - 2] * stride + k, _MM_HINT_T0);
+        }
+        /* row y holds line bytes [y R - o, (y + 1) R - o); row y + 1 the rest */
+        const int64_t b = o - y * R;
+        const uint8_t *s = base + source[y] * stride + b;
+        __m512i v = _mm512_maskz_loadu_epi8(bits_between(-b, R - b), s);
+        if (y + 1 < n && R - b < 64)
+            v = _mm512_mask_loadu_epi8(v, bits_between(R - b, 64),
+                                       base + source[y + 1] * stride + b - R);
+        if (line < out || line + 64 > last)
             _mm512_mask_storeu_epi8(line, bits_between(out - line, last - line), v);
+        else if (stream)
+            _mm512_stream_si512((void *)line, v);
+        else
+            _mm512_storeu_si512((void *)line, v);
     }
 }
 #endif
@@ -1630,22 +1671,25 @@ static void writer_init(row_writer *w, const image_ctx *ic, int C, uint8_t *d)
     w->stream = NULL;
     w->scratch = (uint8_t *)(ic->rows + 2 * ic->block); /* rows_axis_aligned's v: no cache */
     w->vbmi = 0;
+#if FA_AVX2
+    /* streamed or not: reverse_pixels reads rows backwards, which the hardware
+       prefetchers follow poorly (a flipped batch in the caches took 4x a copy) */
+    if (ic->vector && ic->vbmi) {
+        w->vbmi = 1;
+        const int P = 64 / C;
+        for (int b = 0; b < 64; ++b)
+            w->index[b] = (uint8_t)(b < P * C ? C * (P - 1 - b / C) + b % C : 0);
+    }
+#endif
     if (!ic->stream)
         return;
 #if FA_SSE2
     w->stream = stream_lines_sse2;
 #endif
 #if FA_AVX2
-    if (ic->vector) {
-        /* 64-byte streaming stores measured no faster than these. */
+    /* 64-byte streaming stores measured no faster than these. */
+    if (ic->vector)
         w->stream = stream_lines_avx2;
-        if (ic->vbmi) {
-            w->vbmi = 1;
-            const int P = 64 / C;
-            for (int b = 0; b < 64; ++b)
-                w->index[b] = (uint8_t)(b < P * C ? C * (P - 1 - b / C) + b % C : 0);
-        }
-    }
 #endif
 }
 
@@ -1811,18 +1855,36 @@ static int64_t copy_rows(const image_ctx *ic, int C, int interp, const axis_tabl
     row_writer w;
     writer_init(&w, ic, C, ic->dst8 + y0 * row);
 #if FA_AVX2
-    /* Left-right flips of streamed outputs: straight to aligned lines. */
-    int flipped = w.vbmi && tx->run == -1 && !tx->has_fill && row >= 64 && end > y0;
+    /* Rows taken in descending order, in the caches, are reversed best by
+       reverse_pixels, whose backward reads then make the whole source descend (a
+       both-ways flip took 1.4x as long by the vector lines, 2x reading forward). */
+    const int descending = end > y0 + 1 && source[1] < source[0];
+    /* Left-right flips: straight to aligned lines. */
+    int flipped = w.vbmi && (w.stream || !descending) && tx->run == -1 && !tx->has_fill &&
+                  row >= 64 && end > y0;
     for (int64_t y = y0; flipped && y < end; ++y)
         flipped = source[y - y0] >= 0;
+    /* Top-bottom flips of whole rows: from the last line up. */
+    int down = w.vbmi && tx->run == 1 && !tx->has_fill && row >= 64 && end > y0 + 1;
+    for (int64_t y = y0; down && y < end; ++y)
+        down = source[y - y0] >= 0 && (y == y0 || source[y - y0] < source[y - 1 - y0]);
+    if (down) {
+        copy_lines_down(ic->dst8 + y0 * row, ic->src + tx->i0[0] * C, a->src_row_stride,
+                        source, end - y0, row, w.stream != NULL);
+        free(source);
+        return end;
+    }
     if (flipped) {
         /* the image's bytes, when rows go down in memory (else none: masked loads) */
         const uint8_t *last = ic->src + (ic->extent > 0 ? ic->extent : 0);
         reverse_lines_vbmi(ic->dst8 + y0 * row, ic->src + tx->i0[a->ow - 1] * C,
-                           a->src_row_stride, source, end - y0, row, C, ic->src, last);
+                           a->src_row_stride, source, end - y0, row, C, ic->src, last,
+                           w.stream != NULL);
         free(source);
         return end;
     }
+    if (descending && !w.stream)
+        w.vbmi = 0;
 #endif
     for (int64_t y = y0; y < end;) {
         const int64_t yi = source[y - y0];

@@ -562,13 +562,16 @@ def color_matrix(
 ) -> np.ndarray:
     """Apply an affine colour transform to every pixel.
 
-    ``out[c] = sum_k M[c, k] * in[k] + M[c, C]``, computed in float32, saturated to
-    0..255 and rounded to nearest.
+    ``out[c] = sum_k M[c, k] * in[k] + M[c, C]``, computed in float32 as fused
+    multiply-adds in channel order starting from ``M[c, C] + 0.5``, saturated to 0..255
+    and truncated: rounded to nearest, halves up. Every native path (AVX-512, AVX2,
+    portable C) gives the same values, and so does :func:`augment`.
 
     Parameters
     ----------
     images : ndarray, uint8, shape (N, H, W, C) or (N, H, W)
     matrices : array_like, shape (N, C, C + 1) or (C, C + 1)
+        Finite and within float32's range.
     out : ndarray, optional
     threads : int, optional
 

@@ -1128,9 +1128,10 @@ def test_flip_of_a_batch_larger_than_the_caches(rng, channels):
 STREAMED = 9 << 20  # output bytes: above the 8 MiB beyond which copies are streamed
 
 
-def _streamed_batch(rng, width, channels, n=3, view=None):
-    """A random batch of n images `width` wide whose output is over 8 MiB."""
-    height = -(-STREAMED // (n * width * channels))
+def _streamed_batch(rng, width, channels, n=3, view=None, streamed=True):
+    """A random batch of n images `width` wide whose output is over 8 MiB (or, not
+    `streamed`, 40 rows high: written with plain stores)."""
+    height = -(-STREAMED // (n * width * channels)) if streamed else 40
     if view == "step":  # rows and images strided, pixels adjacent
         return rng.integers(0, 256, (n, 2 * height, width, channels), dtype=np.uint8)[:, ::2]
     if view == "cropped":  # rows not contiguous with one another
@@ -1153,14 +1154,16 @@ def _flip_into_offset_buffer(images, horizontal, vertical, offset, threads=1):
     return out
 
 
+@pytest.mark.parametrize("streamed", [True, False], ids=["streamed", "cached"])
 @pytest.mark.parametrize("channels", [1, 3, 4])
 @pytest.mark.parametrize("width", [3, 16, 21, 22, 43, 64, 65])
-def test_streamed_flips_touch_only_the_output(rng, channels, width):
-    """Streamed copies (outputs over 8 MiB): odd widths, widths below, at and above the
-    vector blocks (64 / C pixels), output buffers at every alignment: the bytes equal
-    numpy's flips (VBMI, AVX2 and scalar code alike) and nothing around the output is
-    written."""
-    images = _streamed_batch(rng, width, channels)
+def test_flips_touch_only_the_output(rng, channels, width, streamed):
+    """Streamed copies (outputs over 8 MiB) and plain ones: odd widths, widths below, at
+    and above the vector blocks (64 / C pixels), output buffers at every alignment, each
+    way of flipping (left-right rows by vector lines, top-bottom ones from the last line
+    up, both ways): the bytes equal numpy's flips (VBMI, AVX2 and scalar code alike) and
+    nothing around the output is written."""
+    images = _streamed_batch(rng, width, channels, streamed=streamed)
     horizontal = np.array([True, False, True])
     vertical = np.array([False, True, True])
     expected = np.where(horizontal[:, None, None, None], images[:, :, ::-1], images)
@@ -1187,11 +1190,15 @@ def test_streamed_flips_of_non_contiguous_inputs(rng, channels, view):
     np.testing.assert_array_equal(_flip_into_offset_buffer(images, False, False, 5), images)
 
 
-def test_streamed_flip_of_one_image_split_between_threads(rng, channels):
-    """Two threads write one image's row chunks, each streaming its own byte range."""
-    images = _streamed_batch(rng, 101, channels, n=1)
-    out = _flip_into_offset_buffer(images, True, True, 3, threads=2)
-    np.testing.assert_array_equal(out, images[:, ::-1, ::-1])
+@pytest.mark.parametrize("streamed", [True, False], ids=["streamed", "cached"])
+def test_flip_of_one_image_split_between_threads(rng, channels, streamed):
+    """Two threads write one image's row chunks, each its own byte range, the lines at
+    the chunks' ends shared: each way of flipping."""
+    images = _streamed_batch(rng, 101, channels, n=1, streamed=streamed)
+    for horizontal, vertical in ((True, True), (True, False), (False, True)):
+        out = _flip_into_offset_buffer(images, horizontal, vertical, 3, threads=2)
+        expected = images[:, :, ::-1] if horizontal else images
+        np.testing.assert_array_equal(out, expected[:, ::-1] if vertical else expected)
 
 
 @pytest.mark.parametrize("fill_mode", ["constant", "reflect"])
