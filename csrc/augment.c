@@ -1475,6 +1475,51 @@ FA_HOT static void reverse_pixels(uint8_t *d, const uint8_t *s, int64_t ow, int 
     }
 }
 
+/* The same reversal read forwards from s, the leftmost source pixel: d[ow - 1 - p] =
+   pixel p. Source rows then arrive in address order, as the hardware prefetchers
+   expect (reverse_pixels' backward reads within ascending rows left a streamed flip
+   waiting on memory: 4.5x a copy). C = 3: five pixels per 16-byte block, loaded from
+   the byte before them and stored from the byte before their output, which a later
+   block (or the scalar pixels, done last) overwrites. */
+FA_HOT static void reverse_pixels_up(uint8_t *d, const uint8_t *s, int64_t ow, int C)
+{
+    typedef uint8_t v16 __attribute__((vector_size(16)));
+    int64_t p = 0;
+    if (C == 3) {
+        const v16 rev = {0, 13, 14, 15, 10, 11, 12, 7, 8, 9, 4, 5, 6, 1, 2, 3};
+        for (p = 1; p + 6 <= ow; p += 5) {
+            v16 block;
+            memcpy(&block, s + 3 * p - 1, 16);
+            block = __builtin_shuffle(block, rev);
+            memcpy(d + 3 * (ow - 5 - p) - 1, &block, 16);
+        }
+        for (int64_t q = p; q < ow; ++q)
+            memcpy(d + 3 * (ow - 1 - q), s + 3 * q, 3);
+        memcpy(d + 3 * (ow - 1), s, 3);
+    } else if (C == 4) {
+        typedef uint32_t u4 __attribute__((vector_size(16)));
+        const u4 rev = {3, 2, 1, 0};
+        for (; p + 4 <= ow; p += 4) {
+            u4 block;
+            memcpy(&block, s + 4 * p, 16);
+            block = __builtin_shuffle(block, rev);
+            memcpy(d + 4 * (ow - 4 - p), &block, 16);
+        }
+        for (; p < ow; ++p)
+            memcpy(d + 4 * (ow - 1 - p), s + 4 * p, 4);
+    } else {
+        const v16 rev = {15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0};
+        for (; p + 16 <= ow; p += 16) {
+            v16 block;
+            memcpy(&block, s + p, 16);
+            block = __builtin_shuffle(block, rev);
+            memcpy(d + ow - 16 - p, &block, 16);
+        }
+        for (; p < ow; ++p)
+            d[ow - 1 - p] = s[p];
+    }
+}
+
 /* ---- direct copies: rows of source pixels (integer shifts, flips), no sampling ---- */
 
 /* n bytes (a multiple of 64) from s to 64-byte aligned d, with non-temporal stores. */
@@ -1661,6 +1706,7 @@ typedef struct {
     lines_fn stream;  /* NULL: plain stores */
     uint8_t *scratch; /* a row built before it is streamed */
     int vbmi;         /* reverse with reverse_forward_vbmi, by `index` */
+    int backward;     /* else reverse_pixels (rows taken in descending order), not _up */
     uint8_t index[64];
 } row_writer;
 
@@ -1671,6 +1717,7 @@ static void writer_init(row_writer *w, const image_ctx *ic, int C, uint8_t *d)
     w->stream = NULL;
     w->scratch = (uint8_t *)(ic->rows + 2 * ic->block); /* rows_axis_aligned's v: no cache */
     w->vbmi = 0;
+    w->backward = 0;
 #if FA_AVX2
     /* streamed or not: reverse_pixels reads rows backwards, which the hardware
        prefetchers follow poorly (a flipped batch in the caches took 4x a copy) */
@@ -1787,11 +1834,14 @@ static void write_row(row_writer *w, const image_ctx *ic, int C, const axis_tabl
         }
     } else if (tx->run == -1) {
 #if FA_AVX2
-        if (w->vbmi)
+        if (w->vbmi && !w->backward)
             reverse_forward_vbmi(d, row + tx->i0[ow - 1] * C, ow, C, w->index);
         else
 #endif
+        if (w->backward)
             reverse_pixels(d, row + tx->i0[0] * C, ow, C);
+        else
+            reverse_pixels_up(d, row + tx->i0[ow - 1] * C, ow, C);
     } else {
         for (int64_t x = 0; x < ow; ++x)
             memcpy(d + x * C, row + tx->i0[x] * C, (size_t)C);
@@ -1824,6 +1874,30 @@ static void prefetch_row(const image_ctx *ic, int C, const axis_table *tx, int64
     __builtin_prefetch(s + n - 1);
 }
 
+/* copy_lines_down without AVX-512: rows 0 .. n - 1 of R bytes from `out` on, each
+   the R bytes at base + source[y] * stride, from the last row to the first (source
+   rows then ascend, as the prefetchers expect); `stream`: each row's whole aligned
+   lines by it, the partial ones (shared with the next row) by plain stores. */
+static void copy_rows_down(uint8_t *out, const uint8_t *base, int64_t stride,
+                           const int64_t *source, int64_t n, int64_t R, lines_fn stream)
+{
+    for (int64_t y = n - 1; y >= 0; --y) {
+        uint8_t *d = out + y * R;
+        const uint8_t *s = base + source[y] * stride;
+        if (!stream) {
+            memcpy(d, s, (size_t)R);
+            continue;
+        }
+        const int64_t to_line = (int64_t)(-(uintptr_t)d & 63);
+        const int64_t head = to_line < R ? to_line : R;
+        const int64_t body = (R - head) & ~(int64_t)63;
+        memcpy(d, s, (size_t)head);
+        if (body > 0)
+            stream(d + head, s + head, body);
+        memcpy(d + head + body, s + head + body, (size_t)(R - head - body));
+    }
+}
+
 /* Output rows from y0 on that are copies of source rows (or constant rows, beyond a
    "constant" border), up to y1 or the first that is not: returns that row (y0 when the
    table cannot be allocated: the caller's loop then does the rows). Consecutive whole
@@ -1854,21 +1928,22 @@ static int64_t copy_rows(const image_ctx *ic, int C, int interp, const axis_tabl
                       a->src_row_stride == row;
     row_writer w;
     writer_init(&w, ic, C, ic->dst8 + y0 * row);
-#if FA_AVX2
-    /* Rows taken in descending order, in the caches, are reversed best by
-       reverse_pixels, whose backward reads then make the whole source descend (a
-       both-ways flip took 1.4x as long by the vector lines, 2x reading forward). */
+    /* Rows taken in descending order are reversed best by reverse_pixels, whose
+       backward reads then make the whole source descend (in the caches a both-ways
+       flip took 1.4x as long by the vector lines, 2x reading rows forward). */
     const int descending = end > y0 + 1 && source[1] < source[0];
+    w.backward = descending;
+    /* Top-bottom flips of whole rows: from the last line (or row) up. */
+    int down = descending && tx->run == 1 && !tx->has_fill;
+    for (int64_t y = y0; down && y < end; ++y)
+        down = source[y - y0] >= 0 && (y == y0 || source[y - y0] < source[y - 1 - y0]);
+#if FA_AVX2
     /* Left-right flips: straight to aligned lines. */
     int flipped = w.vbmi && (w.stream || !descending) && tx->run == -1 && !tx->has_fill &&
                   row >= 64 && end > y0;
     for (int64_t y = y0; flipped && y < end; ++y)
         flipped = source[y - y0] >= 0;
-    /* Top-bottom flips of whole rows: from the last line up. */
-    int down = w.vbmi && tx->run == 1 && !tx->has_fill && row >= 64 && end > y0 + 1;
-    for (int64_t y = y0; down && y < end; ++y)
-        down = source[y - y0] >= 0 && (y == y0 || source[y - y0] < source[y - 1 - y0]);
-    if (down) {
+    if (down && w.vbmi && row >= 64) {
         copy_lines_down(ic->dst8 + y0 * row, ic->src + tx->i0[0] * C, a->src_row_stride,
                         source, end - y0, row, w.stream != NULL);
         free(source);
@@ -1883,9 +1958,13 @@ static int64_t copy_rows(const image_ctx *ic, int C, int interp, const axis_tabl
         free(source);
         return end;
     }
-    if (descending && !w.stream)
-        w.vbmi = 0;
 #endif
+    if (down) {
+        copy_rows_down(ic->dst8 + y0 * row, ic->src + tx->i0[0] * C, a->src_row_stride, source,
+                       end - y0, row, w.stream);
+        free(source);
+        return end;
+    }
     for (int64_t y = y0; y < end;) {
         const int64_t yi = source[y - y0];
         int64_t k = 1;
