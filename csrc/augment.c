@@ -189,7 +189,6 @@ FA_INLINE int32_t fetch(const image_ctx *ic, int C, int64_t yi, int64_t xi, int 
 
 /* ---- stage 2: colour, saturation, conversion ------------------------------------- */
 
-
 FA_INLINE float sample_value(int32_t v)
 {
     return (float)v * (1.0f / FA_VONE);
@@ -246,27 +245,28 @@ FA_INLINE void finish_color(const image_ctx *ic, int C, const int32_t *p, int64_
 {
     const fa_augment_args *a = ic->a;
     const int64_t ow = a->ow, ps = ic->plane;
-    float m[4 * 5];
+    float m[4 * 5], start[4];
     memcpy(m, ic->color, sizeof(float) * (size_t)(C * (C + 1)));
+    for (int c = 0; c < C; ++c)
+        start[c] = color_start(m + c * (C + 1), C, a->output == FA_OUT_U8_NHWC);
     if (a->output == FA_OUT_U8_NHWC) {
         uint8_t *d = ic->dst8 + y * ow * C;
         for (int64_t x = x0; x < x1; ++x)
             for (int c = 0; c < C; ++c)
-                d[x * C + c] = (uint8_t)(int32_t)color_value(
-                    m + c * (C + 1), C, p, ps, x, color_start(m + c * (C + 1), C, 1));
+                d[x * C + c] =
+                    (uint8_t)(int32_t)color_value(m + c * (C + 1), C, p, ps, x, start[c]);
     } else if (a->output == FA_OUT_F32_NCHW) {
         for (int c = 0; c < C; ++c) {
             float *d = ic->dstf + (c * a->oh + y) * ow;
             const float scale = a->scale[c], offset = a->offset[c];
             for (int64_t x = x0; x < x1; ++x)
-                d[x] = color_value(m + c * (C + 1), C, p, ps, x, m[c * (C + 1) + C]) * scale +
-                       offset;
+                d[x] = color_value(m + c * (C + 1), C, p, ps, x, start[c]) * scale + offset;
         }
     } else {
         float *d = ic->dstf + y * ow * C;
         for (int64_t x = x0; x < x1; ++x)
             for (int c = 0; c < C; ++c)
-                d[x * C + c] = color_value(m + c * (C + 1), C, p, ps, x, m[c * (C + 1) + C]) *
+                d[x * C + c] = color_value(m + c * (C + 1), C, p, ps, x, start[c]) *
                                    a->scale[c] + a->offset[c];
     }
 }
@@ -1603,6 +1603,19 @@ FA_VBMI_INLINE __m512i reversed_part(const uint8_t *src, int64_t R, int64_t b, i
     return _mm512_permutex2var_epi8(a, index[phase], c);
 }
 
+/* The aligned 64-byte output line `line` of the run [out, last): streamed (`stream`) or
+   stored when whole inside the run, else stored masked to it. */
+FA_VBMI_INLINE void put_line(uint8_t *line, const uint8_t *out, const uint8_t *last, __m512i v,
+                             int stream)
+{
+    if (line < out || line + 64 > last)
+        _mm512_mask_storeu_epi8(line, bits_between(out - line, last - line), v);
+    else if (stream)
+        _mm512_stream_si512((void *)line, v);
+    else
+        _mm512_storeu_si512((void *)line, v);
+}
+
 /* Output rows 0 .. n - 1 from `out` on (a contiguous run of R = ow C bytes each, R >=
    64), each the left-right reversal of the R bytes at base + source[y] * stride (its
    leftmost pixel read; the bytes [first, end) may be read too), written as the aligned 64-byte lines of
@@ -1646,14 +1659,10 @@ FA_TARGET_VBMI static void reverse_lines_vbmi(uint8_t *out, const uint8_t *base,
                                                      o - (y + 1) * R, C, index, phase, first,
                                                      end),
                                        v);
-        if (line < out || line + 64 > last)
-            _mm512_mask_storeu_epi8(line, bits_between(out - line, last - line), v);
-        else if (stream)
-            _mm512_stream_si512((void *)line, v);
-        else
-            _mm512_storeu_si512((void *)line, v);
+        put_line(line, out, last, v, stream);
     }
 }
+
 /* Output rows 0 .. n - 1 from `out` on (a contiguous run of R bytes each, R >= 64),
    each the R bytes at base + source[y] * stride, written as the aligned 64-byte lines
    of the run, from the last line to the first: a vertical flip reads its source rows
@@ -1684,12 +1693,7 @@ FA_TARGET_VBMI static void copy_lines_down(uint8_t *out, const uint8_t *base, in
         if (y + 1 < n && R - b < 64)
             v = _mm512_mask_loadu_epi8(v, bits_between(R - b, 64),
                                        base + source[y + 1] * stride + b - R);
-        if (line < out || line + 64 > last)
-            _mm512_mask_storeu_epi8(line, bits_between(out - line, last - line), v);
-        else if (stream)
-            _mm512_stream_si512((void *)line, v);
-        else
-            _mm512_storeu_si512((void *)line, v);
+        put_line(line, out, last, v, stream);
     }
 }
 #endif
@@ -1833,13 +1837,12 @@ static void write_row(row_writer *w, const image_ctx *ic, int C, const axis_tabl
             }
         }
     } else if (tx->run == -1) {
-#if FA_AVX2
-        if (w->vbmi && !w->backward)
-            reverse_forward_vbmi(d, row + tx->i0[ow - 1] * C, ow, C, w->index);
-        else
-#endif
         if (w->backward)
             reverse_pixels(d, row + tx->i0[0] * C, ow, C);
+#if FA_AVX2
+        else if (w->vbmi)
+            reverse_forward_vbmi(d, row + tx->i0[ow - 1] * C, ow, C, w->index);
+#endif
         else
             reverse_pixels_up(d, row + tx->i0[ow - 1] * C, ow, C);
     } else {
@@ -1876,34 +1879,25 @@ static void prefetch_row(const image_ctx *ic, int C, const axis_table *tx, int64
 
 /* copy_lines_down without AVX-512: rows 0 .. n - 1 of R bytes from `out` on, each
    the R bytes at base + source[y] * stride, from the last row to the first (source
-   rows then ascend, as the prefetchers expect); `stream`: each row's whole aligned
-   lines by it, the partial ones (shared with the next row) by plain stores. */
-static void copy_rows_down(uint8_t *out, const uint8_t *base, int64_t stride,
-                           const int64_t *source, int64_t n, int64_t R, lines_fn stream)
+   rows then ascend, as the prefetchers expect), each row by the writer w (streamed
+   or not) on its own. */
+static void copy_rows_down(row_writer *w, uint8_t *out, const uint8_t *base, int64_t stride,
+                           const int64_t *source, int64_t n, int64_t R)
 {
     for (int64_t y = n - 1; y >= 0; --y) {
-        uint8_t *d = out + y * R;
-        const uint8_t *s = base + source[y] * stride;
-        if (!stream) {
-            memcpy(d, s, (size_t)R);
-            continue;
-        }
-        const int64_t to_line = (int64_t)(-(uintptr_t)d & 63);
-        const int64_t head = to_line < R ? to_line : R;
-        const int64_t body = (R - head) & ~(int64_t)63;
-        memcpy(d, s, (size_t)head);
-        if (body > 0)
-            stream(d + head, s + head, body);
-        memcpy(d + head + body, s + head + body, (size_t)(R - head - body));
+        w->d = out + y * R;
+        writer_put(w, base + source[y] * stride, R);
+        writer_end(w);
     }
 }
 
 /* Output rows from y0 on that are copies of source rows (or constant rows, beyond a
    "constant" border), up to y1 or the first that is not: returns that row (y0 when the
    table cannot be allocated: the caller's loop then does the rows). Consecutive whole
-   source rows, contiguous in memory, go as one block. Streamed rows prefetch the
-   source row two rows ahead: rows read in descending order (vertical flips) or from
-   the end (horizontal ones) defeat the hardware prefetcher. */
+   source rows, contiguous in memory, go as one block. Flips are written so that the
+   source is read in one direction: top-bottom ones from the last row up, left-right
+   ones forwards within ascending rows, backwards within descending ones. Streamed
+   rows of the row writer prefetch the source row two rows ahead. */
 static int64_t copy_rows(const image_ctx *ic, int C, int interp, const axis_table *tx,
                          int64_t y0, int64_t y1)
 {
@@ -1937,49 +1931,43 @@ static int64_t copy_rows(const image_ctx *ic, int C, int interp, const axis_tabl
     int down = descending && tx->run == 1 && !tx->has_fill;
     for (int64_t y = y0; down && y < end; ++y)
         down = source[y - y0] >= 0 && (y == y0 || source[y - y0] < source[y - 1 - y0]);
-#if FA_AVX2
     /* Left-right flips: straight to aligned lines. */
     int flipped = w.vbmi && (w.stream || !descending) && tx->run == -1 && !tx->has_fill &&
                   row >= 64 && end > y0;
     for (int64_t y = y0; flipped && y < end; ++y)
         flipped = source[y - y0] >= 0;
+    uint8_t *const out = ic->dst8 + y0 * row;
+    const int64_t n = end - y0;
+#if FA_AVX2
     if (down && w.vbmi && row >= 64) {
-        copy_lines_down(ic->dst8 + y0 * row, ic->src + tx->i0[0] * C, a->src_row_stride,
-                        source, end - y0, row, w.stream != NULL);
-        free(source);
-        return end;
-    }
-    if (flipped) {
+        copy_lines_down(out, ic->src + tx->i0[0] * C, a->src_row_stride, source, n, row,
+                        w.stream != NULL);
+    } else if (flipped) {
         /* the image's bytes, when rows go down in memory (else none: masked loads) */
         const uint8_t *last = ic->src + (ic->extent > 0 ? ic->extent : 0);
-        reverse_lines_vbmi(ic->dst8 + y0 * row, ic->src + tx->i0[a->ow - 1] * C,
-                           a->src_row_stride, source, end - y0, row, C, ic->src, last,
-                           w.stream != NULL);
-        free(source);
-        return end;
-    }
+        reverse_lines_vbmi(out, ic->src + tx->i0[a->ow - 1] * C, a->src_row_stride, source, n,
+                           row, C, ic->src, last, w.stream != NULL);
+    } else
 #endif
     if (down) {
-        copy_rows_down(ic->dst8 + y0 * row, ic->src + tx->i0[0] * C, a->src_row_stride, source,
-                       end - y0, row, w.stream);
-        free(source);
-        return end;
-    }
-    for (int64_t y = y0; y < end;) {
-        const int64_t yi = source[y - y0];
-        int64_t k = 1;
-        while (whole && yi >= 0 && y + k < end && source[y + k - y0] == yi + k)
-            ++k;
-        if (k > 1) {
-            writer_put(&w, ic->src + yi * row, k * row);
-        } else {
-            if (w.stream && y + 2 < end)
-                prefetch_row(ic, C, tx, source[y + 2 - y0]);
-            write_row(&w, ic, C, tx, yi);
+        copy_rows_down(&w, out, ic->src + tx->i0[0] * C, a->src_row_stride, source, n, row);
+    } else {
+        for (int64_t y = y0; y < end;) {
+            const int64_t yi = source[y - y0];
+            int64_t k = 1;
+            while (whole && yi >= 0 && y + k < end && source[y + k - y0] == yi + k)
+                ++k;
+            if (k > 1) {
+                writer_put(&w, ic->src + yi * row, k * row);
+            } else {
+                if (w.stream && y + 2 < end)
+                    prefetch_row(ic, C, tx, source[y + 2 - y0]);
+                write_row(&w, ic, C, tx, yi);
+            }
+            y += k;
         }
-        y += k;
+        writer_end(&w);
     }
-    writer_end(&w);
     free(source);
     return end;
 }

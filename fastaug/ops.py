@@ -121,6 +121,12 @@ def _float_array(value, name: str) -> np.ndarray:
     return arr
 
 
+def _fits_float32(arr: np.ndarray, name: str) -> None:
+    """The kernels compute in float32: a finite value beyond its range would be inf."""
+    if np.abs(arr).max(initial=0.0) > np.finfo(np.float32).max:
+        raise ValueError(f"{name} must fit in float32 (|value| <= 3.4e38)")
+
+
 def _per_image(arr: np.ndarray, n: int, item_shape: tuple, name: str, what: str) -> np.ndarray:
     """``arr`` shaped (N,) + item_shape, or item_shape or (1,) + item_shape for the whole
     batch -> (N or 1,) + item_shape."""
@@ -207,8 +213,7 @@ def _clip_from_boxes(b: np.ndarray) -> np.ndarray:
 def _colors(colors, n: int, c: int, name: str = "colors") -> np.ndarray | None:
     """(N or 1, C, C + 1) float32, or None when every matrix is the identity."""
     m = _per_image(_float_array(colors, name), n, (c, c + 1), name, "colour matrices")
-    if np.abs(m).max(initial=0.0) > np.finfo(np.float32).max:
-        raise ValueError(f"{name} must fit in float32 (|value| <= 3.4e38)")
+    _fits_float32(m, name)
     identity = np.hstack([np.eye(c), np.zeros((c, 1))])
     if np.array_equal(m, np.broadcast_to(identity, m.shape)):
         return None
@@ -1069,8 +1074,7 @@ def blend(
         wt = np.broadcast_to(wt, (n, count))
     if wt.shape != (n, count):
         raise ValueError(f"weights must have shape ({n}, {count}) or ({count},), got {wt.shape}")
-    if np.abs(wt).max(initial=0.0) > np.finfo(np.float32).max:
-        raise ValueError("weights must fit in float32 (|w| <= 3.4e38)")
+    _fits_float32(wt, "weights")
     wt = np.ascontiguousarray(wt, np.float32)
     if (isinstance(offset, bool) or not isinstance(offset, numbers.Real)
             or not -1 <= offset <= 1):
@@ -1153,8 +1157,7 @@ def _step_array(value, shape: tuple, name: str, default) -> np.ndarray:
     arr = _float_array(value, name)
     if arr.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
-    if np.abs(arr).max(initial=0.0) > np.finfo(np.float32).max:
-        raise ValueError(f"{name} must fit in float32 (|value| <= 3.4e38)")
+    _fits_float32(arr, name)
     return np.ascontiguousarray(arr)
 
 
